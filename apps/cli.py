@@ -1,0 +1,55 @@
+"""The ``llmeco`` console script: core's commands, every app's sub-commands, and ``demo``."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from apps import app_modules
+from core.cli import app, console, err_console, settings_from
+from core.errors import LLMEcoError
+
+for _module in app_modules("cli"):
+    app.add_typer(_module.app, name=_module.COMMAND)
+
+
+@app.command()
+def demo(
+    overrides: list[str] = typer.Argument(None, help="Settings as key=value, e.g. portal.port=7861"),
+    host: str | None = typer.Option(None, "--host"),
+    port: int | None = typer.Option(None, "--port", "-p", help="Port (default 7860)."),
+    open_browser: bool = typer.Option(True, "--open/--no-open", help="Open a browser tab."),
+) -> None:
+    """Open the web portal: a chat playground plus one tab per app."""
+    from apps.portal import build_portal
+
+    settings = settings_from(overrides, **{"portal.host": host, "portal.port": port})
+    portal = build_portal(settings)
+    p = settings.portal
+    console.print(f"portal at http://{p.host}:{p.port} (Ctrl+C to stop)")
+    portal.queue(default_concurrency_limit=4).launch(
+        server_name=p.host, server_port=p.port, share=p.share, inbrowser=open_browser, show_error=True
+    )
+
+
+def main() -> None:
+    """Run the CLI; user-facing errors print one line (no traceback) and exit with status 2."""
+    try:
+        app(standalone_mode=False)
+    except LLMEcoError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        sys.exit(2)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as exc:  # click usage errors carry their own exit codes
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Chat playground: talk to any registered model (or a local/HF model) with streaming output."""

@@ -1,0 +1,70 @@
+"""Sentence embeddings: one interface, a sentence-transformers engine behind it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from core.errors import InvalidRequestError, ModelLoadError
+
+
+class Embedder(Protocol):
+    model_name: str
+    dimension: int
+
+    def embed(self, texts: Sequence[str], *, kind: str = "document") -> np.ndarray:
+        """Return an (n, dimension) float32 array of L2-normalised vectors. ``kind`` is "query" or
+        "document" for models that encode the two differently."""
+        ...
+
+
+class SentenceTransformerEmbedder:
+    def __init__(
+        self,
+        model_name: str,
+        source: str | Path,
+        *,
+        device: str = "auto",
+        batch_size: int = 32,
+        trust_remote_code: bool = False,
+    ):
+        from sentence_transformers import SentenceTransformer
+
+        from core.text.transformers_engine import pick_device
+
+        self.model_name = model_name
+        self.batch_size = batch_size
+        try:
+            self.model = SentenceTransformer(
+                str(source), device=pick_device(device), trust_remote_code=trust_remote_code
+            )
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"could not load embedding model {model_name!r}: {exc}") from None
+        self.dimension = self.model.get_sentence_embedding_dimension()
+
+    def embed(self, texts: Sequence[str], *, kind: str = "document") -> np.ndarray:
+        if isinstance(texts, str):
+            raise InvalidRequestError("embed() takes a list of texts, not a single string")
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self.model.encode(
+            list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
+        )
+        return vectors.astype(np.float32)
+
+
+def load_embedder(model: str | None = None, settings=None) -> Embedder:
+    """Load an embedding model by registered name, local folder or Hugging Face id."""
+    from core.config import Settings
+    from core.models import registry
+
+    settings = settings or Settings()
+    model = model or settings.embeddings.model
+    files = registry.resolve(model, settings, "embeddings")
+    e = settings.embeddings
+    return SentenceTransformerEmbedder(
+        model, files.path, device=e.device, batch_size=e.batch_size, trust_remote_code=settings.trust_remote_code
+    )

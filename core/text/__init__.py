@@ -1,0 +1,82 @@
+"""Text generation: ``load_text_engine`` picks and loads an engine for a model reference."""
+
+from __future__ import annotations
+
+from core.config import Settings
+from core.errors import ConfigError
+from core.models import registry
+from core.models.embedded import GgufCausalLM
+from core.text.base import ChatMessage, Completion, GenerationParams, Request, StreamChunk, TextEngine
+
+
+def choose_engine(settings: Settings, model: str) -> str:
+    """auto: a remote server when configured; llama.cpp for GGUF models on CPU; transformers otherwise."""
+    if settings.text.engine != "auto":
+        return settings.text.engine
+    if settings.text.remote_base_url:
+        return "remote"
+    from core.text.transformers_engine import pick_device
+
+    spec = registry.find(model)
+    has_gguf = model.endswith(".gguf") or (spec is not None and isinstance(spec.provider, GgufCausalLM))
+    return "llamacpp" if has_gguf and pick_device(settings.text.device) == "cpu" else "transformers"
+
+
+def load_text_engine(
+    model: str | None = None, settings: Settings | None = None, engine: str | None = None
+) -> TextEngine:
+    """Load ``model`` (registered name, local folder or .gguf file, or Hugging Face id) on the configured
+    engine; ``engine`` overrides ``settings.text.engine``."""
+    settings = settings or Settings()
+    t = settings.text
+    model = model or t.model
+    chosen = engine or choose_engine(settings, model)
+    if chosen == "remote":
+        from core.text.remote_engine import RemoteEngine
+
+        if not t.remote_base_url:
+            raise ConfigError("engine=remote needs text.remote_base_url (e.g. http://gpu-host:8000/v1)")
+        return RemoteEngine(model, t.remote_base_url, t.remote_api_key)
+    if chosen == "llamacpp":
+        from core.text.llamacpp_engine import LlamaCppEngine
+
+        files = registry.resolve(model, settings, "text-generation")
+        if files.gguf is None:
+            raise ConfigError(f"engine=llamacpp needs a GGUF model; {model!r} has none")
+        return LlamaCppEngine(
+            model,
+            files.gguf,
+            context_length=t.context_length,
+            threads=t.threads,
+            gpu_layers=-1 if t.device.startswith("cuda") else 0,
+        )
+    if chosen != "transformers":
+        raise ConfigError(f"unknown engine {chosen!r}: use auto, transformers, llamacpp or remote")
+    from core.text.transformers_engine import TransformersEngine, pick_device, pick_dtype
+
+    device = pick_device(t.device)
+    dtype = str(pick_dtype(device, t.dtype)).removeprefix("torch.")
+    files = registry.resolve(model, settings, "text-generation", dtype=dtype)
+    if files.path.suffix == ".gguf":
+        raise ConfigError(f"{model!r} is a GGUF file: use engine=llamacpp for it")
+    return TransformersEngine(
+        model,
+        files.path,
+        device=device,
+        dtype=t.dtype,
+        quantize=t.quantize,
+        threads=t.threads,
+        context_length=t.context_length,
+        trust_remote_code=settings.trust_remote_code,
+    )
+
+
+__all__ = [
+    "ChatMessage",
+    "Completion",
+    "GenerationParams",
+    "Request",
+    "StreamChunk",
+    "TextEngine",
+    "load_text_engine",
+]

@@ -1,0 +1,240 @@
+"""Any causal LM through Hugging Face transformers.
+
+Device and dtype are chosen automatically (CUDA bf16, else CPU fp32). On CPU the Linear layers are quantised
+to int8 per output channel by default: ~2.8x the fp32 speed with coherent output (per-tensor int8 is garbage).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList
+from transformers.generation.streamers import BaseStreamer
+
+from core.errors import InvalidRequestError, ModelLoadError
+from core.text.base import Completion, Request, StopScanner, StreamChunk, TextEngine
+from core.text.templates import END_OF_TURN_TOKENS, render_prompt
+
+_DONE = object()
+
+
+def pick_device(device: str = "auto") -> str:
+    if device != "auto":
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def pick_dtype(device: str, dtype: str = "auto") -> torch.dtype:
+    if dtype != "auto":
+        return getattr(torch, dtype)
+    if device.startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def quantize_int8_per_channel(model: torch.nn.Module) -> torch.nn.Module:
+    """Dynamic int8 quantisation of every Linear layer with one scale per output channel."""
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    return quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+
+
+class _TokenQueue(BaseStreamer):
+    """Receives token ids from ``generate`` on its thread; skips the prompt it is first given."""
+
+    def __init__(self) -> None:
+        self.q: queue.Queue = queue.Queue()
+        self.prompt_seen = False
+
+    def put(self, value: torch.Tensor) -> None:
+        if not self.prompt_seen:
+            self.prompt_seen = True
+            return
+        self.q.put(value.reshape(-1).tolist())
+
+    def end(self) -> None:
+        self.q.put(_DONE)
+
+
+class _Cancelled(StoppingCriteria):
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs) -> torch.BoolTensor:
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+
+
+class TransformersEngine(TextEngine):
+    engine_name = "transformers"
+
+    def __init__(
+        self,
+        model_name: str,
+        source: str | Path,
+        *,
+        device: str = "auto",
+        dtype: str = "auto",
+        quantize: str = "auto",
+        threads: int | None = None,
+        context_length: int = 4096,
+        trust_remote_code: bool = False,
+        local_files_only: bool = False,
+    ):
+        self.model_name = model_name
+        self.device = pick_device(device)
+        self.dtype = pick_dtype(self.device, dtype)
+        if threads:
+            torch.set_num_threads(threads)
+        kwargs = {"trust_remote_code": trust_remote_code, "local_files_only": local_files_only}
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(source), **kwargs)
+            model = AutoModelForCausalLM.from_pretrained(
+                str(source),
+                dtype=self.dtype,
+                device_map="auto" if self.device == "cuda" else None,
+                **kwargs,
+            )
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"could not load {model_name!r} with transformers: {exc}") from None
+        if self.device != "cuda":
+            model.to(self.device)
+        self.quantized = quantize == "int8" or (quantize == "auto" and self.device == "cpu")
+        if self.quantized:
+            model = quantize_int8_per_channel(model)
+        self.model = model.eval()
+        self.context_length = min(context_length, getattr(model.config, "max_position_embeddings", context_length))
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.eos_ids = self._end_of_turn_ids()
+        self._lock = threading.Lock()  # one generate at a time per model; callers queue here
+
+    def _end_of_turn_ids(self) -> list[int]:
+        ids: set[int] = set()
+        configured = self.model.generation_config.eos_token_id
+        if configured is not None:
+            ids.update(configured if isinstance(configured, list) else [configured])
+        if self.tokenizer.eos_token_id is not None:
+            ids.add(self.tokenizer.eos_token_id)
+        vocab = self.tokenizer.get_vocab()
+        ids.update(vocab[t] for t in END_OF_TURN_TOKENS if t in vocab)
+        return sorted(ids)
+
+    # -- prompt handling -------------------------------------------------------------------------------
+    def _prompt_text(self, request: Request) -> str:
+        if request.prompt is not None:
+            return request.prompt
+        return render_prompt(self.tokenizer, request.messages)
+
+    def _encode(self, request: Request) -> list[int]:
+        ids = self.tokenizer(self._prompt_text(request), add_special_tokens=request.prompt is not None)[
+            "input_ids"
+        ]
+        if len(ids) + 1 > self.context_length:
+            raise InvalidRequestError(
+                f"prompt is {len(ids)} tokens; {self.model_name} takes at most {self.context_length}"
+            )
+        return ids
+
+    def _generate_kwargs(self, request: Request, prompt_len: int) -> dict:
+        p = request.params
+        max_new = min(p.max_new_tokens, self.context_length - prompt_len)
+        kwargs = {
+            "max_new_tokens": max_new,
+            "eos_token_id": self.eos_ids,
+            "pad_token_id": self.tokenizer.pad_token_id,
+            "do_sample": p.temperature > 0,
+            "stopping_criteria": StoppingCriteriaList([_Cancelled(request.cancel)]),
+        }
+        if p.temperature > 0:
+            kwargs.update(temperature=p.temperature, top_p=p.top_p, top_k=0)
+        else:  # keep the model's sampling defaults from warning about being unused
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        if p.ignore_eos:
+            kwargs["min_new_tokens"] = max_new
+        return kwargs
+
+    # -- generation ------------------------------------------------------------------------------------
+    def stream(self, request: Request) -> Iterator[StreamChunk]:
+        ids = self._encode(request)
+        kwargs = self._generate_kwargs(request, len(ids))
+        streamer = _TokenQueue()
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                with self._lock, torch.inference_mode():
+                    if request.params.seed is not None:
+                        torch.manual_seed(request.params.seed)
+                    self.model.generate(
+                        input_ids=torch.tensor([ids], device=self.model.device),
+                        attention_mask=torch.ones(1, len(ids), dtype=torch.long, device=self.model.device),
+                        streamer=streamer,
+                        **kwargs,
+                    )
+            except BaseException as exc:  # re-raised on the consumer's thread
+                errors.append(exc)
+                streamer.end()
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        scanner = StopScanner(request.params.stop)
+        out_ids: list[int] = []
+        emitted = ""
+        finish = "length"
+        try:
+            while True:
+                item = streamer.q.get()
+                if item is _DONE:
+                    break
+                new = [t for t in item if t not in self.eos_ids]
+                if len(new) < len(item) and not request.params.ignore_eos:
+                    finish = "stop"
+                out_ids.extend(new)
+                text = self.tokenizer.decode(out_ids, skip_special_tokens=True)
+                if text.endswith("\ufffd"):  # an incomplete multi-byte character: wait for the next token
+                    continue
+                piece = scanner.feed(text[len(emitted) :])
+                emitted = text
+                if piece:
+                    yield StreamChunk(piece)
+                if scanner.stopped:
+                    finish = "stop"
+                    request.cancel.set()
+                    break
+        finally:
+            request.cancel.set()  # stops generation when the consumer leaves early
+            thread.join()
+        if errors:
+            raise errors[0]
+        yield StreamChunk(scanner.flush(), finish, len(ids), len(out_ids))
+
+    def generate_batch(self, requests: Sequence[Request]) -> list[Completion]:
+        """One left-padded ``generate`` call for requests sharing the same parameters."""
+        if len(requests) == 1 or len({r.params for r in requests}) > 1:
+            return super().generate_batch(requests)
+        encoded = [self._encode(r) for r in requests]
+        width = max(len(e) for e in encoded)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.tensor([[pad] * (width - len(e)) + e for e in encoded], device=self.model.device)
+        mask = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in encoded], device=self.model.device)
+        kwargs = self._generate_kwargs(requests[0], width)
+        kwargs["stopping_criteria"] = None
+        with self._lock, torch.inference_mode():
+            if requests[0].params.seed is not None:
+                torch.manual_seed(requests[0].params.seed)
+            out = self.model.generate(input_ids=input_ids, attention_mask=mask, **kwargs)
+        results = []
+        for row, prompt in zip(out[:, width:].tolist(), encoded, strict=True):
+            cut = next((i for i, t in enumerate(row) if t in self.eos_ids), None)
+            ended = cut is not None and not requests[0].params.ignore_eos
+            tokens = row[:cut] if cut is not None else row
+            scanner = StopScanner(requests[0].params.stop)
+            text = scanner.feed(self.tokenizer.decode(tokens, skip_special_tokens=True))
+            text += scanner.flush()
+            finish = "stop" if ended or scanner.stopped else "length"
+            results.append(Completion(text, finish, len(prompt), len(tokens)))
+        return results

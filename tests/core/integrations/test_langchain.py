@@ -1,0 +1,43 @@
+import numpy as np
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate
+
+from core.integrations.langchain import CoreChatModel, CoreEmbeddings
+
+pytestmark = pytest.mark.slow
+
+
+def test_lcel_chain_with_core_chat_model(llamacpp_engine):
+    prompt = ChatPromptTemplate.from_messages(
+        [("system", "You are a concise geography assistant."), ("human", "What is the capital of {country}?")]
+    )
+    chain = prompt | CoreChatModel(engine=llamacpp_engine, max_tokens=48) | StrOutputParser()
+    assert "Paris" in chain.invoke({"country": "France"})
+    streamed = list(chain.stream({"country": "France"}))
+    assert len([s for s in streamed if s]) > 3
+    assert "Paris" in "".join(streamed)
+
+
+def test_chat_model_multi_turn_and_stop(llamacpp_engine):
+    model = CoreChatModel(engine=llamacpp_engine, max_tokens=48)
+    msgs = [
+        SystemMessage("You are helpful."),
+        HumanMessage("My name is Ada."),
+        AIMessage("Nice to meet you, Ada!"),
+        HumanMessage("What is the capital of France?"),
+    ]
+    full = model.invoke(msgs)
+    assert "Paris" in full.content
+    assert full.response_metadata["finish_reason"] == "stop"
+    cut = model.invoke(msgs, stop=["Paris"])
+    assert "Paris" not in cut.content
+
+
+def test_embeddings_adapter(embedder):
+    emb = CoreEmbeddings(embedder)
+    docs = emb.embed_documents(["refund policy", "shipping times"])
+    q = emb.embed_query("how do I get my money back")
+    assert len(docs) == 2 and len(q) == 384
+    assert np.dot(q, docs[0]) > np.dot(q, docs[1])
