@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import sys
 import time
@@ -103,7 +104,25 @@ def engine_run(engine, tokens: int) -> Runner:
         return n, ttft
 
     run.close = engine.close  # type: ignore[attr-defined]
+    run.engine = engine  # type: ignore[attr-defined]
     return run
+
+
+QA = [json.loads(line) for line in (Path(__file__).parent / "data" / "factual_qa.jsonl").read_text().splitlines()]
+
+
+def factual_qa(engine) -> int:
+    """Greedy answers to 20 short factual questions (written for this benchmark) that match the answer."""
+    params = GenerationParams(max_new_tokens=40)
+    return sum(
+        bool(
+            re.search(
+                item["answer_regex"],
+                engine.chat([{"role": "user", "content": item["question"]}], params).text.lower(),
+            )
+        )
+        for item in QA
+    )
 
 
 def llamacpp_raw(settings, tokens: int, threads: int) -> Runner:
@@ -135,6 +154,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--out", default="benchmarks/results/generation.json")
     ap.add_argument("--skip", nargs="*", default=[], help="row names to skip")
+    ap.add_argument("--no-qa", action="store_true", help="skip the factual-QA quality column")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     settings = load_settings(None, [f"text.threads={args.threads}"])
@@ -148,14 +168,10 @@ def main() -> None:
             lambda: engine_run(load_text_engine(MODEL, settings, "transformers"), args.tokens),
         ),
         (
-            "engine transformers bf16",
-            "ours: bfloat16, no quantisation",
-            lambda: engine_run(
-                load_text_engine(MODEL, load_settings(None, ["text.dtype=bfloat16", "text.quantize=none"]), "transformers"),
-                args.tokens,
-            ),
+            "llama.cpp raw",
+            "llama-cpp-python create_completion, Q4_1",
+            lambda: llamacpp_raw(settings, args.tokens, args.threads),
         ),
-        ("llama.cpp raw", "llama-cpp-python create_completion, Q4_1", lambda: llamacpp_raw(settings, args.tokens, args.threads)),
         (
             "engine llamacpp",
             "ours: llama.cpp engine, Q4_1",
@@ -169,6 +185,9 @@ def main() -> None:
         with console.status(f"{name} ..."):
             run = build()
             r = measure(run, args.runs)
+            engine = getattr(run, "engine", None)
+            if engine is not None and not args.no_qa:
+                r["factual_qa"] = factual_qa(engine)
             if hasattr(run, "close"):
                 run.close()
         results.append({"name": name, "what": what, **r})
@@ -177,11 +196,19 @@ def main() -> None:
     base = results[0]["tokens_per_s"]
     raw = next((r["tokens_per_s"] for r in results if r["name"] == "llama.cpp raw"), None)
     table = Table(title=f"{MODEL}: greedy, {args.tokens} new tokens, {args.threads} threads, median of {args.runs}")
-    for col in ("engine", "tok/s", "× baseline", "TTFT ms", "what"):
+    for col in ("engine", "tok/s", "× baseline", "TTFT ms", "factual QA", "what"):
         table.add_column(col)
     for r in results:
         r["ratio_vs_baseline"] = r["tokens_per_s"] / base
-        table.add_row(r["name"], f"{r['tokens_per_s']:.1f}", f"{r['ratio_vs_baseline']:.2f}", f"{r['ttft_s'] * 1000:.0f}", r["what"])
+        qa = f"{r['factual_qa']}/{len(QA)}" if "factual_qa" in r else "-"
+        table.add_row(
+            r["name"],
+            f"{r['tokens_per_s']:.1f}",
+            f"{r['ratio_vs_baseline']:.2f}",
+            f"{r['ttft_s'] * 1000:.0f}",
+            qa,
+            r["what"],
+        )
     console.print(table)
     ours = next((r for r in results if r["name"] == "engine llamacpp"), None)
     overhead = (raw / ours["tokens_per_s"] - 1) if raw and ours else None
@@ -194,7 +221,13 @@ def main() -> None:
         "new_tokens": args.tokens,
         "runs": args.runs,
         "baseline": "hf-fp32 (baseline)",
-        "machine": {"platform": platform.platform(), "processor": _cpu_name(), "threads": args.threads, "torch": torch.__version__},
+        "factual_qa_questions": len(QA),
+        "machine": {
+            "platform": platform.platform(),
+            "processor": _cpu_name(),
+            "threads": args.threads,
+            "torch": torch.__version__,
+        },
         "command": " ".join(["python", *sys.argv]),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "results": results,

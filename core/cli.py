@@ -80,7 +80,7 @@ def models_list(
             f"{r['size_mb']} MB",
             r["license"],
             ",".join(r["languages"]),
-            r["source"],
+            r["source"].split(" (")[0],  # package only; --json has the full provenance
         )
     console.print(table)
 

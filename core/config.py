@@ -18,7 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from core.errors import ConfigError
 
 
-class TextSettings(BaseModel):
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not silently ignored
+
+
+class TextSettings(_Section):
     model: str = "smollm2-135m-instruct"
     engine: Literal["auto", "transformers", "llamacpp", "remote"] = "auto"
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -32,13 +36,13 @@ class TextSettings(BaseModel):
     remote_api_key: str | None = None
 
 
-class EmbeddingSettings(BaseModel):
+class EmbeddingSettings(_Section):
     model: str = "all-minilm-l6-v2"
     device: str = "auto"
     batch_size: int = 32
 
 
-class ServerSettings(BaseModel):
+class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = 8000
     api_key: str | None = None  # when set, every /v1 route needs "Authorization: Bearer <key>"
@@ -47,7 +51,7 @@ class ServerSettings(BaseModel):
     max_loaded_models: int = 2
 
 
-class PortalSettings(BaseModel):
+class PortalSettings(_Section):
     host: str = "127.0.0.1"
     port: int = 7860
     share: bool = False
@@ -57,10 +61,8 @@ def default_home() -> Path:
     return Path(user_data_dir("llmeco", appauthor=False))
 
 
-class Settings(BaseModel):
+class Settings(_Section):
     """Everything configurable. All state lives under ``home`` unless a setting points elsewhere."""
-
-    model_config = ConfigDict(extra="forbid")
 
     home: Path = Field(default_factory=default_home)
     trust_remote_code: bool = False  # never on by default: it runs code from the model repository
@@ -149,7 +151,5 @@ def load_settings(
     try:
         return Settings(**data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in exc.errors())
         raise ConfigError(f"invalid settings: {problems}") from None

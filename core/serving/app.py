@@ -87,6 +87,7 @@ _ROUTES = {"/v1/models", "/v1/chat/completions", "/v1/completions", "/v1/embeddi
 def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
     pool = pool or ModelPool(settings)
     metrics = ServerMetrics()
+
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         yield
@@ -116,9 +117,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(
-            f"{'.'.join(str(x) for x in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(x) for x in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors())
         return _error(400, f"invalid request: {problems}", "invalid_request_error")
 
     @app.exception_handler(Exception)
@@ -263,7 +262,12 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
             value = base64.b64encode(v.tobytes()).decode() if body.encoding_format == "base64" else v.tolist()
             data.append({"object": "embedding", "index": i, "embedding": value})
         n_tokens = sum(len(t.split()) for t in texts)  # whitespace words: an estimate, as usage is advisory
-        return {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": n_tokens, "total_tokens": n_tokens}}
+        return {
+            "object": "list",
+            "data": data,
+            "model": model,
+            "usage": {"prompt_tokens": n_tokens, "total_tokens": n_tokens},
+        }
 
     return app
 

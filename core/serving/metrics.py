@@ -10,9 +10,7 @@ LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120
 class ServerMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "llmeco_requests_total", "HTTP requests", ["route", "status"], registry=self.registry
-        )
+        self.requests = Counter("llmeco_requests_total", "HTTP requests", ["route", "status"], registry=self.registry)
         self.latency = Histogram(
             "llmeco_request_latency_seconds",
             "Request latency (streaming: until the last byte)",

@@ -76,12 +76,8 @@ class Request:
             if not self.messages:
                 raise InvalidRequestError("messages must not be empty")
             for i, m in enumerate(self.messages):
-                if m.get("role") not in ("system", "user", "assistant") or not isinstance(
-                    m.get("content"), str
-                ):
-                    raise InvalidRequestError(
-                        f"message {i} needs role system|user|assistant and string content"
-                    )
+                if m.get("role") not in ("system", "user", "assistant") or not isinstance(m.get("content"), str):
+                    raise InvalidRequestError(f"message {i} needs role system|user|assistant and string content")
 
 
 class TextEngine(ABC):
@@ -109,9 +105,7 @@ class TextEngine(ABC):
     def complete(self, prompt: str, params: GenerationParams | None = None) -> Completion:
         return collect(self.stream(Request(prompt=prompt, params=params or GenerationParams())))
 
-    def stream_chat(
-        self, messages: Sequence[ChatMessage], params: GenerationParams | None = None
-    ) -> Iterator[str]:
+    def stream_chat(self, messages: Sequence[ChatMessage], params: GenerationParams | None = None) -> Iterator[str]:
         for chunk in self.stream(Request(messages=messages, params=params or GenerationParams())):
             if chunk.text:
                 yield chunk.text

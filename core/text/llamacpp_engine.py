@@ -103,7 +103,7 @@ class LlamaCppEngine(TextEngine):
                     finish = "stop"
                     break
                 out.append(token)
-                pending += self.llm.detokenize([token], prev_tokens=ids + out[:-1])
+                pending += self.llm.detokenize([token])
                 try:
                     text = pending.decode("utf-8")
                 except UnicodeDecodeError:  # a multi-byte character split across tokens

@@ -130,9 +130,7 @@ class TransformersEngine(TextEngine):
         return render_prompt(self.tokenizer, request.messages)
 
     def _encode(self, request: Request) -> list[int]:
-        ids = self.tokenizer(self._prompt_text(request), add_special_tokens=request.prompt is not None)[
-            "input_ids"
-        ]
+        ids = self.tokenizer(self._prompt_text(request), add_special_tokens=request.prompt is not None)["input_ids"]
         if len(ids) + 1 > self.context_length:
             raise InvalidRequestError(
                 f"prompt is {len(ids)} tokens; {self.model_name} takes at most {self.context_length}"
@@ -213,8 +211,11 @@ class TransformersEngine(TextEngine):
         yield StreamChunk(scanner.flush(), finish, len(ids), len(out_ids))
 
     def generate_batch(self, requests: Sequence[Request]) -> list[Completion]:
-        """One left-padded ``generate`` call for requests sharing the same parameters."""
-        if len(requests) == 1 or len({r.params for r in requests}) > 1:
+        """One left-padded ``generate`` call for requests sharing the same parameters.
+
+        Dynamic int8 quantises activations with one scale per tensor, i.e. across the whole batch, so a
+        request's answer would depend on its batch mates; quantised models answer one request at a time."""
+        if len(requests) == 1 or len({r.params for r in requests}) > 1 or self.quantized:
             return super().generate_batch(requests)
         encoded = [self._encode(r) for r in requests]
         width = max(len(e) for e in encoded)

@@ -19,7 +19,10 @@ def classifier_dir(settings, tmp_path_factory):
     labels = ["refund", "shipping", "greeting"]
     torch.manual_seed(0)
     model = AutoModelForSequenceClassification.from_pretrained(
-        str(base), num_labels=3, id2label=dict(enumerate(labels)), label2id={x: i for i, x in enumerate(labels)}
+        str(base),
+        num_labels=3,
+        id2label=dict(enumerate(labels)),
+        label2id={x: i for i, x in enumerate(labels)},
     )
     out = tmp_path_factory.mktemp("clf")
     model.save_pretrained(out, safe_serialization=True)

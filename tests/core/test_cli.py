@@ -26,7 +26,13 @@ def test_models_list_json_shows_embedded_models_ready():
     r = run("models", "list", "--json")
     assert r.returncode == 0, r.stderr
     rows = {m["name"]: m for m in json.loads(r.stdout)}
-    for name in ("smollm2-135m-instruct", "whisper-tiny.en", "whisper-base", "piper-en-us-joe-medium", "all-minilm-l6-v2"):
+    for name in (
+        "smollm2-135m-instruct",
+        "whisper-tiny.en",
+        "whisper-base",
+        "piper-en-us-joe-medium",
+        "all-minilm-l6-v2",
+    ):
         assert rows[name]["ready"] is True
         assert rows[name]["license"] and rows[name]["size_mb"] > 0
 

@@ -14,10 +14,10 @@ def test_lcel_chain_with_core_chat_model(llamacpp_engine):
         [("system", "You are a concise geography assistant."), ("human", "What is the capital of {country}?")]
     )
     chain = prompt | CoreChatModel(engine=llamacpp_engine, max_tokens=48) | StrOutputParser()
-    assert "Paris" in chain.invoke({"country": "France"})
-    streamed = list(chain.stream({"country": "France"}))
+    assert "Berlin" in chain.invoke({"country": "Germany"})
+    streamed = list(chain.stream({"country": "Germany"}))
     assert len([s for s in streamed if s]) > 3
-    assert "Paris" in "".join(streamed)
+    assert "Berlin" in "".join(streamed)
 
 
 def test_chat_model_multi_turn_and_stop(llamacpp_engine):
@@ -26,13 +26,13 @@ def test_chat_model_multi_turn_and_stop(llamacpp_engine):
         SystemMessage("You are helpful."),
         HumanMessage("My name is Ada."),
         AIMessage("Nice to meet you, Ada!"),
-        HumanMessage("What is the capital of France?"),
+        HumanMessage("What is the capital of Germany?"),
     ]
     full = model.invoke(msgs)
-    assert "Paris" in full.content
+    assert "Berlin" in full.content
     assert full.response_metadata["finish_reason"] == "stop"
-    cut = model.invoke(msgs, stop=["Paris"])
-    assert "Paris" not in cut.content
+    cut = model.invoke(msgs, stop=["Berlin"])
+    assert "Berlin" not in cut.content
 
 
 def test_embeddings_adapter(embedder):

@@ -54,15 +54,16 @@ def test_completions(client):
     r = client.completions.create(model="smollm2-135m-instruct", prompt="The capital of France is", max_tokens=8)
     assert "Paris" in r.choices[0].text
     batch = client.completions.create(
-        model="smollm2-135m-instruct", prompt=["The capital of France is", "One, two, three,"], max_tokens=6
+        model="smollm2-135m-instruct", prompt=["The capital of France is", "Monday, Tuesday, Wednesday,"], max_tokens=6
     )
     assert [c.index for c in batch.choices] == [0, 1]
-    assert "four" in batch.choices[1].text.lower()
+    assert "thursday" in batch.choices[1].text.lower()
 
 
 def test_embeddings_are_384_dimensional_and_meaningful(client):
     r = client.embeddings.create(
-        model="all-minilm-l6-v2", input=["How do I reset my password?", "I forgot my password", "Bananas are yellow"]
+        model="all-minilm-l6-v2",
+        input=["How do I reset my password?", "I forgot my password", "Bananas are yellow"],
     )
     vecs = np.array([d.embedding for d in r.data])
     assert vecs.shape == (3, 384)
@@ -90,7 +91,11 @@ def test_errors_are_clear_json(client, server):
         client.chat.completions.create(model="smollm2-135m-instruct", messages=[])
     with pytest.raises(openai.BadRequestError, match="whisper-base"):
         client.chat.completions.create(model="whisper-base", messages=QUESTION)
-    r = httpx.post(f"{server.url}/v1/chat/completions", content=b"{not json", headers={"content-type": "application/json"})
+    r = httpx.post(
+        f"{server.url}/v1/chat/completions",
+        content=b"{not json",
+        headers={"content-type": "application/json"},
+    )
     assert r.status_code == 400 and "error" in r.json()
 
 

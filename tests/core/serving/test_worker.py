@@ -10,7 +10,7 @@ from core.serving.worker import GenerationWorker
 from core.text import GenerationParams, Request
 
 pytestmark = pytest.mark.slow
-Q = [{"role": "user", "content": "What is the capital of France?"}]
+Q = [{"role": "user", "content": "What is the capital of Germany?"}]
 
 
 class Recording:
@@ -45,7 +45,7 @@ def test_concurrent_non_streaming_requests_are_batched(llamacpp_engine):
     rec.gate.set()
     answers = [f.result(120).text for f in [first, *futures]]
     worker.close()
-    assert all("Paris" in a for a in answers)
+    assert all("Berlin" in a for a in answers)
     assert rec.batches == [1, 5]
 
 
@@ -56,10 +56,10 @@ def test_a_failing_request_does_not_hurt_others(llamacpp_engine):
     bad_f, ok_f = worker.submit(huge), worker.submit(ok)
     with pytest.raises(InvalidRequestError, match="at most"):
         bad_f.result(120)
-    assert "Paris" in ok_f.result(120).text
+    assert "Berlin" in ok_f.result(120).text
     with pytest.raises(InvalidRequestError):
         list(worker.submit_stream(Request(prompt="word " * 10000)))
-    assert "Paris" in "".join(c.text for c in worker.submit_stream(ok))
+    assert "Berlin" in "".join(c.text for c in worker.submit_stream(ok))
     worker.close(close_engine=False)
 
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 import pytest
 
 from core.text import GenerationParams, Request
-from core.text.base import collect
 
 pytestmark = pytest.mark.slow
 
-CAPITAL = [{"role": "user", "content": "What is the capital of France?"}]
+CAPITAL = [{"role": "user", "content": "What is the capital of Germany?"}]
 
 
 @pytest.fixture(scope="module", params=["llamacpp", "transformers", "remote"])
@@ -25,7 +24,7 @@ def engine(request, settings):
 
 def test_answers_a_factual_question(engine):
     out = engine.chat(CAPITAL, GenerationParams(max_new_tokens=48))
-    assert "Paris" in out.text
+    assert "Berlin" in out.text
     assert out.prompt_tokens > 5 and out.completion_tokens > 0
 
 
@@ -50,7 +49,8 @@ def test_stops_at_end_of_turn(engine):
 
 def test_max_tokens_gives_length(engine):
     out = engine.chat(
-        [{"role": "user", "content": "Write a long story about a dragon."}], GenerationParams(max_new_tokens=8)
+        [{"role": "user", "content": "Write a long story about a dragon."}],
+        GenerationParams(max_new_tokens=8),
     )
     assert out.finish_reason == "length"
     assert out.completion_tokens == 8
@@ -58,10 +58,10 @@ def test_max_tokens_gives_length(engine):
 
 def test_stop_sequence_cuts_output(engine):
     full = engine.chat(CAPITAL, GenerationParams(max_new_tokens=48)).text
-    cut = engine.chat(CAPITAL, GenerationParams(max_new_tokens=48, stop=("Paris",))).text
-    assert "Paris" not in cut
+    cut = engine.chat(CAPITAL, GenerationParams(max_new_tokens=48, stop=("Berlin",))).text
+    assert "Berlin" not in cut
     assert full.startswith(cut)
-    assert cut == full[: full.index("Paris")]
+    assert cut == full[: full.index("Berlin")]
 
 
 def test_seeded_sampling_is_reproducible(engine):
@@ -75,20 +75,34 @@ def test_raw_completion(engine):
     assert "Paris" in out.text
 
 
-def test_batched_generation_matches_single(engine):
+BATCH = [
+    [{"role": "user", "content": "What is the capital of Germany?"}],
+    [{"role": "user", "content": "Name a colour of the sky."}],
+    [{"role": "user", "content": "What is 2 plus 2?"}],
+]
+
+
+def test_generate_batch_answers_each_request(engine):
     params = GenerationParams(max_new_tokens=24)
-    prompts = [
-        [{"role": "user", "content": "What is the capital of France?"}],
-        [{"role": "user", "content": "Name a colour of the sky."}],
-        [{"role": "user", "content": "What is 2 plus 2?"}],
+    batch = engine.generate_batch([Request(messages=m, params=params) for m in BATCH])
+    assert [b.text for b in batch] == [engine.chat(m, params).text for m in BATCH]
+    assert "Berlin" in batch[0].text
+
+
+def test_padded_batch_equals_single_requests(settings):
+    """The real batched path (left padding, one generate call) on the unquantised model is exact."""
+    from core.config import load_settings
+    from core.text import load_text_engine
+
+    fp32 = load_text_engine("smollm2-135m-instruct", load_settings(None, ["text.quantize=none"]), "transformers")
+    params = GenerationParams(max_new_tokens=24)
+    lengths = {len(fp32._encode(Request(messages=m))) for m in BATCH}
+    assert len(lengths) > 1  # the batch really needs padding
+    batch = fp32.generate_batch([Request(messages=m, params=params) for m in BATCH])
+    singles = [fp32.chat(m, params) for m in BATCH]
+    assert [(b.text, b.finish_reason, b.completion_tokens) for b in batch] == [
+        (s.text, s.finish_reason, s.completion_tokens) for s in singles
     ]
-    batch = engine.generate_batch([Request(messages=m, params=params) for m in prompts])
-    singles = [collect(engine.stream(Request(messages=m, params=params))) for m in prompts]
-    assert len(batch) == 3
-    assert "Paris" in batch[0].text
-    # Padding can shift fp rounding in a batch; the first tokens agree.
-    for b, s in zip(batch, singles, strict=True):
-        assert b.text[:10] == s.text[:10]
 
 
 def test_ignore_eos_produces_exactly_max_tokens(engine):
