@@ -158,7 +158,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     settings = load_settings(None, [f"text.threads={args.threads}"])
-    console = Console()
+    console = Console(width=160)
 
     rows: list[tuple[str, str, Callable[[], Runner]]] = [
         ("hf-fp32 (baseline)", "transformers generate, fp32", lambda: hf_baseline(settings, args.tokens)),

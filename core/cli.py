@@ -13,7 +13,8 @@ from rich.table import Table
 from core.config import Settings, load_settings
 from core.models import registry
 
-console = Console()
+# Piped output (scripts, CI logs) gets a wide console so tables are not squeezed to 80 columns.
+console = Console() if sys.stdout.isatty() else Console(width=200)
 err_console = Console(stderr=True)
 
 app = typer.Typer(

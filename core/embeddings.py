@@ -43,7 +43,8 @@ class SentenceTransformerEmbedder:
             )
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"could not load embedding model {model_name!r}: {exc}") from None
-        self.dimension = self.model.get_sentence_embedding_dimension()
+        dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dimension = dim()
 
     def embed(self, texts: Sequence[str], *, kind: str = "document") -> np.ndarray:
         if isinstance(texts, str):

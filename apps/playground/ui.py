@@ -67,9 +67,16 @@ def build(settings: Settings) -> None:
         system = gr.Textbox("You are a helpful assistant.", label="System prompt", lines=2)
         max_tokens = gr.Slider(16, 2048, value=256, step=16, label="Max new tokens")
         temperature = gr.Slider(0.0, 1.5, value=0.0, step=0.05, label="Temperature (0 = greedy)")
+
+    def respond(message: str, history: list[dict], *options) -> Iterator[str]:
+        yield from chat_stream(pool, message, history, *options)
+
     gr.ChatInterface(
-        lambda message, history, *opts: (yield from chat_stream(pool, message, history, *opts)),
+        respond,
+        chatbot=gr.Chatbot(height=420, buttons=["copy", "copy_all"], label="Chat"),
         additional_inputs=[model, engine, system, max_tokens, temperature],
         examples=[["What is the capital of France?"], ["Write a haiku about the sea."]],
         cache_examples=False,
+        save_history=True,
+        api_name="playground_chat",
     )

@@ -16,9 +16,9 @@ def test_portal_builds_with_playground_tab(settings):
     assert "Chat playground" in labels
 
 
-def test_playground_streams_growing_answer(settings, llamacpp_engine):
+def test_playground_streams_growing_answer(settings, transformers_engine):
     pool = ModelPool(settings)
-    pool.adopt("smollm2-135m-instruct", engine=llamacpp_engine)
+    pool.adopt("smollm2-135m-instruct", engine=transformers_engine)
     history = [
         {"role": "user", "content": "Hi, I am planning a trip."},
         {"role": "assistant", "content": "Great! Where to?"},
@@ -26,7 +26,7 @@ def test_playground_streams_growing_answer(settings, llamacpp_engine):
     steps = list(
         chat_stream(
             pool,
-            "What is the capital of Germany?",
+            "What is the capital of France?",
             history,
             "smollm2-135m-instruct",
             "auto",
@@ -37,7 +37,7 @@ def test_playground_streams_growing_answer(settings, llamacpp_engine):
     )
     assert len(steps) > 3
     assert all(steps[i + 1].startswith(steps[i]) for i in range(len(steps) - 1))
-    assert "Berlin" in steps[-1]
+    assert "Paris" in steps[-1]
 
 
 def test_playground_errors_are_shown_not_raised(settings):

@@ -9,19 +9,19 @@ from core.integrations.langchain import CoreChatModel, CoreEmbeddings
 pytestmark = pytest.mark.slow
 
 
-def test_lcel_chain_with_core_chat_model(llamacpp_engine):
+def test_lcel_chain_with_core_chat_model(transformers_engine):
     prompt = ChatPromptTemplate.from_messages(
         [("system", "You are a concise geography assistant."), ("human", "What is the capital of {country}?")]
     )
-    chain = prompt | CoreChatModel(engine=llamacpp_engine, max_tokens=48) | StrOutputParser()
+    chain = prompt | CoreChatModel(engine=transformers_engine, max_tokens=48) | StrOutputParser()
     assert "Berlin" in chain.invoke({"country": "Germany"})
     streamed = list(chain.stream({"country": "Germany"}))
     assert len([s for s in streamed if s]) > 3
     assert "Berlin" in "".join(streamed)
 
 
-def test_chat_model_multi_turn_and_stop(llamacpp_engine):
-    model = CoreChatModel(engine=llamacpp_engine, max_tokens=48)
+def test_chat_model_multi_turn_and_stop(transformers_engine):
+    model = CoreChatModel(engine=transformers_engine, max_tokens=48)
     msgs = [
         SystemMessage("You are helpful."),
         HumanMessage("My name is Ada."),

@@ -116,10 +116,10 @@ def test_concurrent_requests_are_queued_and_all_answered(server):
     assert httpx.get(f"{server.url}/health").json()["status"] == "ok"
 
 
-def test_api_key_is_enforced_when_configured(llamacpp_engine):
+def test_api_key_is_enforced_when_configured(transformers_engine):
     settings = load_settings(None, ["server.api_key=s3cret"])
     pool = ModelPool(settings, default_model="smollm2-135m-instruct")
-    pool.adopt("smollm2-135m-instruct", engine=llamacpp_engine)
+    pool.adopt("smollm2-135m-instruct", engine=transformers_engine)
     with ServerThread(create_app(settings, pool)) as srv:
         bad = openai.OpenAI(base_url=f"{srv.url}/v1", api_key="wrong")
         with pytest.raises(openai.AuthenticationError):
