@@ -164,3 +164,7 @@ def serve(
         f"serving [bold]{pool.default_model}[/bold] at http://{settings.server.host}:{settings.server.port}/v1 ({auth})"
     )
     uvicorn.run(create_app(settings, pool), host=settings.server.host, port=settings.server.port, log_level="info")
+
+
+# Training, evaluation and run commands live with the training package; importing registers them on ``app``.
+from core.training import cli as _training_cli  # noqa: E402, F401

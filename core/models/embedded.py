@@ -41,6 +41,9 @@ class ModelFiles:
     path: Path  # folder (HF / CTranslate2 / sentence-transformers) or a single model file
     gguf: Path | None = None  # llama.cpp weights, when the model has them
     config: Path | None = None  # side config (Piper voices)
+    adapter: Path | None = None  # a LoRA adapter to apply on top of ``base``
+    base: Path | None = None  # the base model folder an adapter belongs to
+    fine_tuned: bool = False  # produced by `llmeco train`
 
 
 class Provider:

@@ -11,6 +11,7 @@ from typing import Literal
 
 from core.config import Settings
 from core.errors import ModelNotAvailableError, UnknownModelError
+from core.models import user_models
 from core.models.embedded import (
     GgufCausalLM,
     ModelFiles,
@@ -153,19 +154,26 @@ def hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
 
 
-def resolve(ref: str, settings: Settings, task: Task, **options: str) -> ModelFiles:
-    """Resolve a registered name, a local path or a Hugging Face id to model files.
+def resolve(ref: str, settings: Settings, task: Task | None, **options: str) -> ModelFiles:
+    """Resolve a model reference to files: a registered name, a name registered for a training run, a run
+    folder, a local folder or file, or a Hugging Face id. ``task=None`` accepts any task (training bases).
 
     Hub ids come from the local Hugging Face cache; when absent, they are downloaded unless the hub is
     offline, in which case the error names the model and how to make it available."""
     spec = find(ref)
     if spec is not None:
-        if spec.task != task:
+        if task is not None and spec.task != task:
             raise UnknownModelError(f"{ref!r} is a {spec.task} model, not a {task} model")
         return prepare(ref, settings, **options)
-    path = Path(ref).expanduser()
+    path = user_models.active_run(settings, ref) or Path(ref).expanduser()
     if path.exists():
-        return ModelFiles(path=path, gguf=path if path.suffix == ".gguf" else None)
+        run = user_models.run_files(path)
+        if run is None:
+            return ModelFiles(path=path, gguf=path if path.suffix == ".gguf" else None)
+        run_task, files = run
+        if task is not None and run_task != task:
+            raise UnknownModelError(f"{ref!r} is a {run_task} run, not a {task} model")
+        return files
     if not _HF_ID.match(ref):
         get(ref)  # raises with the list of known names
     return ModelFiles(path=_hub_snapshot(ref))

@@ -59,15 +59,19 @@ def load_text_engine(
     files = registry.resolve(model, settings, "text-generation", dtype=dtype)
     if files.path.suffix == ".gguf":
         raise ConfigError(f"{model!r} is a GGUF file: use engine=llamacpp for it")
+    # Fine-tuned runs stay unquantised by default: int8 rounding erased learned facts here (a LoRA run that
+    # answered 8/8 held-out fact questions in fp32 answered 5/8 after per-channel int8).
+    quantize = "none" if t.quantize == "auto" and files.fine_tuned else t.quantize
     return TransformersEngine(
         model,
-        files.path,
+        files.base or files.path,
         device=device,
         dtype=t.dtype,
-        quantize=t.quantize,
+        quantize=quantize,
         threads=t.threads,
         context_length=t.context_length,
         trust_remote_code=settings.trust_remote_code,
+        adapter=files.adapter,
     )
 
 

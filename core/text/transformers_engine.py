@@ -86,6 +86,7 @@ class TransformersEngine(TextEngine):
         context_length: int = 4096,
         trust_remote_code: bool = False,
         local_files_only: bool = False,
+        adapter: str | Path | None = None,
     ):
         self.model_name = model_name
         self.device = pick_device(device)
@@ -103,6 +104,10 @@ class TransformersEngine(TextEngine):
             )
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"could not load {model_name!r} with transformers: {exc}") from None
+        if adapter is not None:  # a LoRA run: fold the adapter into the weights (no per-token LoRA cost)
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
         if self.device != "cuda":
             model.to(self.device)
         self.quantized = quantize == "int8" or (quantize == "auto" and self.device == "cpu")

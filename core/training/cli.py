@@ -1,0 +1,120 @@
+"""``llmeco train | eval | tune | export | runs`` and ``llmeco models register | rollback``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from core.cli import app, console, models_app, settings_from
+from core.models import user_models
+
+runs_app = typer.Typer(help="Training runs under $LLMECO_HOME/runs.")
+app.add_typer(runs_app, name="runs")
+
+
+def _split_config(args: list[str] | None) -> tuple[str | None, list[str]]:
+    """``train CONFIG.yaml a=b`` or ``train a=b``: a first argument without '=' is the config file."""
+    args = list(args or [])
+    if args and "=" not in args[0]:
+        return args[0], args[1:]
+    return None, args
+
+
+@app.command()
+def train(
+    args: list[str] = typer.Argument(None, help="[CONFIG.yaml] [key=value ...], e.g. epochs=3 lora.r=8"),
+    model: str | None = typer.Option(None, "--model", "-m", help="Base model: name, folder, HF id or run."),
+    data: str | None = typer.Option(None, "--data", "-d", help="JSONL / JSON / CSV file or datasets folder."),
+    method: str | None = typer.Option(None, "--method", help="lora | full | qlora"),
+    output: str | None = typer.Option(None, "--output", "-o", help="Run folder (default: $LLMECO_HOME/runs/...)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --output from its last checkpoint."),
+) -> None:
+    """Fine-tune a model on your data (hyperparameters you leave out are chosen from the data size)."""
+    from core.training.config import load_train_config
+    from core.training.trainer import is_main_process
+    from core.training.trainer import train as run_training
+
+    config_file, overrides = _split_config(args)
+    cfg = load_train_config(
+        config_file,
+        overrides,
+        {"model": model, "data": data, "method": method, "output": output, "resume": resume or None},
+    )
+    result = run_training(cfg, settings_from())
+    if is_main_process():
+        shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in result.metrics.items()}
+        console.print(f"[green]done[/green] {result.run_dir}\n{json.dumps(shown)}")
+
+
+@app.command("eval")
+def evaluate(
+    model: str = typer.Option(..., "--model", "-m", help="Model name, run folder or HF id."),
+    data: str = typer.Option(..., "--data", "-d", help="Test data file."),
+    task: str = typer.Option("auto", "--task", help="auto | lm | classification | generation"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Folder for reports, plots and outputs."),
+    as_json: bool = typer.Option(False, "--json", help="Print metrics as JSON."),
+) -> None:
+    """Perplexity (LMs), accuracy/macro-F1/confusion matrix (classifiers), or EM/contains/ROUGE-L (generation)."""
+    from core.training.evaluate import evaluate as run_eval
+
+    result = run_eval(model, data, settings_from(), task=task, output=output)
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False))
+        return
+    for key, value in result.items():
+        if not isinstance(value, dict | list):
+            console.print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
+
+
+@runs_app.command("list")
+def runs_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Every run: task, method, base model, status and headline metrics."""
+    from core.training.runs import list_runs
+
+    found = list_runs(settings_from())
+    if as_json:
+        print(json.dumps([{**r.__dict__, "path": str(r.path)} for r in found], indent=2))
+        return
+    table = Table(title="Runs")
+    for col in ("name", "task", "method", "base", "status", "val loss", "macro-F1", "created"):
+        table.add_column(col)
+    for r in found:
+        loss, f1 = r.metrics.get("loss"), r.metrics.get("macro_f1")
+        table.add_row(
+            r.name,
+            r.task,
+            r.method,
+            r.base_model,
+            r.status,
+            f"{loss:.4f}" if loss is not None else "-",
+            f"{f1:.4f}" if f1 is not None else "-",
+            r.created,
+        )
+    console.print(table)
+
+
+@models_app.command("register")
+def models_register(
+    run: Path = typer.Argument(..., help="Run folder to publish."),
+    name: str = typer.Option(..., "--name", "-n", help="Name to serve it under."),
+) -> None:
+    """Make a run servable by name (a new version if the name exists)."""
+    from core.models import registry
+
+    if registry.find(name) is not None:
+        raise typer.BadParameter(f"{name!r} is a built-in model name; choose another", param_hint="--name")
+    version = user_models.register(settings_from(), run, name)
+    console.print(f"[green]registered[/green] {name} v{version} -> {run.resolve()}")
+
+
+@models_app.command("rollback")
+def models_rollback(
+    name: str = typer.Argument(...),
+    version: int | None = typer.Option(None, "--to", help="Version to activate (default: the previous one)."),
+) -> None:
+    """Serve an earlier version of a registered name."""
+    active = user_models.rollback(settings_from(), name, version)
+    console.print(f"{name} now serves v{active}")

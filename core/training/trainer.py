@@ -1,0 +1,290 @@
+"""``train()``: from a user's data file to a run folder with a model that ``generate``, ``serve`` and the apps
+load by path or registered name. Built on the transformers ``Trainer`` (checkpoints, exact resume incl. optimizer,
+scheduler, RNG and data position, DDP under torchrun/accelerate, FSDP/DeepSpeed on GPUs)."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from rich.console import Console
+
+from core.config import Settings
+from core.data import ChatExample, ClassificationExample, PreparedData, TextExample, prepare_data
+from core.data.chat_tokens import encode_chat
+from core.errors import ConfigError
+from core.models import registry
+from core.training import runs
+from core.training.callbacks import MetricsLogger, RichProgress
+from core.training.config import TrainConfig
+from core.training.defaults import Chosen, choose
+
+console = Console(stderr=True)
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    metrics: dict
+    chosen: Chosen
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _device(cfg: TrainConfig) -> str:
+    if cfg.device != "auto":
+        return cfg.device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class _ListDataset(torch.utils.data.Dataset):
+    def __init__(self, items: list[dict]):
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.items[i]
+
+
+def _lm_features(tokenizer, examples, max_length: int) -> list[dict]:
+    out = []
+    for ex in examples:
+        if isinstance(ex, ChatExample):
+            enc = encode_chat(tokenizer, ex.messages, max_length)
+        elif isinstance(ex, TextExample):
+            ids = tokenizer(ex.text + (tokenizer.eos_token or ""), add_special_tokens=False)["input_ids"][:max_length]
+            enc = {"input_ids": ids, "labels": list(ids)}
+        else:
+            raise ConfigError(f"{type(ex).__name__} cannot train a causal LM; use a classification base model")
+        if any(label != -100 for label in enc["labels"]):
+            out.append(enc)
+    return out
+
+
+def _pad_lm(pad_id: int):
+    def collate(batch: list[dict]) -> dict:
+        width = max(len(b["input_ids"]) for b in batch)
+        ids = [b["input_ids"] + [pad_id] * (width - len(b["input_ids"])) for b in batch]
+        labels = [b["labels"] + [-100] * (width - len(b["labels"])) for b in batch]
+        mask = [[1] * len(b["input_ids"]) + [0] * (width - len(b["input_ids"])) for b in batch]
+        return {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels), "attention_mask": torch.tensor(mask)}
+
+    return collate
+
+
+def _classification_features(tokenizer, examples, label2id: dict[str, int], max_length: int) -> list[dict]:
+    return [
+        {**tokenizer(ex.text, truncation=True, max_length=max_length), "labels": label2id[ex.label]}
+        for ex in examples
+        if isinstance(ex, ClassificationExample)
+    ]
+
+
+def _classification_metrics(eval_pred) -> dict:
+    from core.training.metrics import classification_scores
+
+    logits, labels = eval_pred
+    scores = classification_scores(labels.tolist(), logits.argmax(-1).tolist())
+    return {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"]}
+
+
+def _run_dir(cfg: TrainConfig, settings: Settings) -> Path:
+    if cfg.output:
+        return Path(cfg.output).expanduser().resolve()
+    name = cfg.name or f"{time.strftime('%Y%m%d-%H%M%S')}-{Path(cfg.model).name}-{cfg.method}"
+    return settings.runs_dir / name
+
+
+def train(cfg: TrainConfig, settings: Settings) -> TrainResult:
+    """Prepare the data (errors surface before any model loads), fine-tune, and write the run folder."""
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        EarlyStoppingCallback,
+        Trainer,
+        TrainingArguments,
+    )
+
+    data: PreparedData = prepare_data(
+        cfg.data,
+        fmt=cfg.format,
+        cleaning=cfg.cleaning,
+        val_fraction=cfg.val_fraction,
+        seed=cfg.seed,
+        val_path=cfg.val_data,
+    )
+    task = "classification" if data.format == "classification" else "text-generation"
+    run_dir = _run_dir(cfg, settings)
+    ckpt_dir = run_dir / "checkpoints"
+    has_ckpt = ckpt_dir.is_dir() and any(ckpt_dir.glob("checkpoint-*"))
+    if cfg.resume and not has_ckpt:
+        raise ConfigError(f"--resume: {run_dir} has no checkpoint to resume from")
+    if has_ckpt and not cfg.resume:
+        raise ConfigError(f"{run_dir} already holds a run; add --resume to continue it or choose another --output")
+
+    device = _device(cfg)
+    bf16 = cfg.bf16 if cfg.bf16 is not None else (device == "cuda" and torch.cuda.is_bf16_supported())
+    dtype = "bfloat16" if bf16 and cfg.method != "full" else "float32"
+    base = registry.resolve(cfg.model, settings, None, dtype=dtype)
+    base_path = base.base if base.adapter is not None else base.path
+    tokenizer = AutoTokenizer.from_pretrained(str(base_path), trust_remote_code=settings.trust_remote_code)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+
+    if task == "classification":
+        labels = data.labels
+        label2id = {label: i for i, label in enumerate(labels)}
+        model = AutoModelForSequenceClassification.from_pretrained(
+            str(base_path),
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
+            label2id=label2id,
+            trust_remote_code=settings.trust_remote_code,
+        )
+        train_feats = _classification_features(tokenizer, data.train, label2id, cfg.max_length)
+        val_feats = _classification_features(tokenizer, data.val, label2id, cfg.max_length)
+        collator = DataCollatorWithPadding(tokenizer)
+        model_type = model.config.model_type
+    else:
+        model = _load_causal_lm(cfg, base, base_path, device, settings)
+        model_type = model.config.model_type
+        train_feats = _lm_features(tokenizer, data.train, cfg.max_length)
+        val_feats = _lm_features(tokenizer, data.val, cfg.max_length)
+        collator = _pad_lm(tokenizer.pad_token_id)
+    if not train_feats:
+        raise ConfigError("no training example has a target to learn (assistant reply / text) within max_length")
+
+    chosen = choose(cfg, len(train_feats), model_type, task)
+    if task == "text-generation" and cfg.method in ("lora", "qlora"):
+        model = _add_lora(model, cfg, chosen)
+    if is_main_process():
+        runs.start_run(run_dir, cfg, chosen, data, base_ref=cfg.model, base_path=base_path, task=task)
+        _print_chosen(chosen, len(train_feats), len(val_feats), run_dir)
+
+    early = cfg.early_stopping_patience is not None and bool(val_feats)
+    metric = "macro_f1" if task == "classification" else "loss"
+    args = TrainingArguments(
+        output_dir=str(ckpt_dir),
+        per_device_train_batch_size=chosen.batch_size,
+        per_device_eval_batch_size=chosen.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum,
+        max_steps=chosen.max_steps,
+        learning_rate=chosen.learning_rate,
+        lr_scheduler_type=cfg.scheduler,
+        warmup_steps=int(cfg.warmup_ratio * chosen.max_steps),
+        weight_decay=cfg.weight_decay,
+        eval_strategy="steps" if val_feats else "no",
+        eval_steps=chosen.eval_steps,
+        save_strategy="steps",
+        save_steps=chosen.save_steps,
+        save_total_limit=cfg.save_total_limit,
+        load_best_model_at_end=early,
+        metric_for_best_model=metric,
+        greater_is_better=task == "classification",
+        logging_steps=1,
+        report_to="none",
+        disable_tqdm=True,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        use_cpu=device == "cpu",
+        ddp_backend="gloo" if device == "cpu" and int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
+        bf16=bf16,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        fsdp=cfg.fsdp or "",
+        deepspeed=cfg.deepspeed,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+    )
+    callbacks = [RichProgress(), MetricsLogger(run_dir)]
+    if early:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=_ListDataset(train_feats),
+        eval_dataset=_ListDataset(val_feats) if val_feats else None,
+        data_collator=collator,
+        compute_metrics=_classification_metrics if task == "classification" else None,
+        callbacks=callbacks,
+    )
+    try:
+        trainer.train(resume_from_checkpoint=True if cfg.resume else None)
+    except BaseException:
+        if is_main_process():
+            runs.finish_run(run_dir, status="interrupted")
+        raise
+    final = trainer.evaluate() if val_feats else {}
+    final = {k.removeprefix("eval_"): v for k, v in final.items()}
+    final["train_loss"] = _last_train_loss(trainer)
+    final["steps"] = trainer.state.global_step
+    if trainer.is_world_process_zero():
+        model_dir = run_dir / "model"
+        trainer.model.save_pretrained(str(model_dir), safe_serialization=True)
+        tokenizer.save_pretrained(str(model_dir))
+        runs.finish_run(run_dir, status="completed", metrics=final)
+    return TrainResult(run_dir=run_dir, metrics=final, chosen=chosen)
+
+
+def _load_causal_lm(cfg: TrainConfig, base, base_path: Path, device: str, settings: Settings):
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict = {"trust_remote_code": settings.trust_remote_code}
+    if cfg.method == "qlora":
+        if device != "cuda":
+            raise ConfigError("method=qlora needs a CUDA GPU with bitsandbytes (pip install '.[gpu]'); use lora on CPU")
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_compute_dtype=torch.bfloat16,
+            bnb_4bit_use_double_quant=True,
+        )
+    else:
+        kwargs["dtype"] = torch.float32 if device == "cpu" else torch.bfloat16
+    model = AutoModelForCausalLM.from_pretrained(str(base_path), **kwargs)
+    if base.adapter is not None:  # continue from a LoRA run: fold its adapter in first
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(base.adapter)).merge_and_unload()
+    if cfg.method == "qlora":
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
+    return model
+
+
+def _add_lora(model, cfg: TrainConfig, chosen: Chosen):
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    lora = LoraConfig(
+        r=chosen.lora_r,
+        lora_alpha=chosen.lora_alpha,
+        lora_dropout=cfg.lora.dropout,
+        target_modules=chosen.lora_targets,
+        task_type=TaskType.CAUSAL_LM,
+    )
+    return get_peft_model(model, lora)
+
+
+def _last_train_loss(trainer) -> float | None:
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    return losses[-1] if losses else None
+
+
+def _print_chosen(chosen: Chosen, n_train: int, n_val: int, run_dir: Path) -> None:
+    c = chosen
+    lora = f", LoRA r={c.lora_r} alpha={c.lora_alpha} on {c.lora_targets}" if c.lora_r else ""
+    cap = " (capped; set max_steps to train longer)" if c.capped else ""
+    console.print(
+        f"[bold]train[/bold] {n_train} examples, validate {n_val} | {c.max_steps} steps{cap}, ~{c.epochs:g} epochs,"
+        f" batch {c.batch_size}, lr {c.learning_rate:g}{lora}\n[bold]run[/bold] {run_dir}"
+    )
