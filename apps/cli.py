@@ -38,7 +38,7 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except LLMEcoError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
+        err_console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
         sys.exit(2)
     except typer.Abort:
         sys.exit(130)

@@ -27,6 +27,14 @@ def run_files(run_dir: Path) -> tuple[str, ModelFiles] | None:
     return info["task"], ModelFiles(path=model_dir, fine_tuned=True)
 
 
+SERVING_HINTS = "llmeco.json"  # written by `llmeco export`: how the folder wants to be served
+
+
+def serving_hints(folder: Path) -> dict:
+    path = Path(folder) / SERVING_HINTS
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def _store(settings: Settings) -> Path:
     return settings.home / "registered_models.json"
 

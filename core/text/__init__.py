@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from core.config import Settings
 from core.errors import ConfigError
-from core.models import registry
+from core.models import registry, user_models
 from core.text.base import ChatMessage, Completion, GenerationParams, Request, StreamChunk, TextEngine
 
 
@@ -62,6 +62,8 @@ def load_text_engine(
     # Fine-tuned runs stay unquantised by default: int8 rounding erased learned facts here (a LoRA run that
     # answered 8/8 held-out fact questions in fp32 answered 5/8 after per-channel int8).
     quantize = "none" if t.quantize == "auto" and files.fine_tuned else t.quantize
+    if t.quantize == "auto" and files.path.is_dir():  # an export says how it wants to be served
+        quantize = user_models.serving_hints(files.path).get("quantize", quantize)
     return TransformersEngine(
         model,
         files.base or files.path,

@@ -118,3 +118,40 @@ def models_rollback(
     """Serve an earlier version of a registered name."""
     active = user_models.rollback(settings_from(), name, version)
     console.print(f"{name} now serves v{active}")
+
+
+@app.command()
+def export(
+    model: str = typer.Argument(..., help="Run folder, registered name or model folder."),
+    output: Path = typer.Option(..., "--output", "-o", help="New folder for the export."),
+    int8: bool = typer.Option(False, "--int8", help="Serve it with per-channel int8 dynamic quantisation on CPU."),
+) -> None:
+    """Merge LoRA into the base model and write one safetensors folder (servable by path)."""
+    from core.training.export import export as run_export
+
+    out = run_export(model, settings_from(), output, int8=int8)
+    console.print(f"[green]exported[/green] {out}")
+
+
+@app.command()
+def tune(
+    args: list[str] = typer.Argument(None, help="[CONFIG.yaml] [key=value ...] for every trial"),
+    space: Path = typer.Option(
+        ..., "--space", help="YAML search space, e.g. learning_rate: {low: 1e-5, high: 1e-3, log: true}"
+    ),
+    sampler: str = typer.Option("tpe", "--sampler", help="tpe | random | grid"),
+    trials: int = typer.Option(8, "--trials", "-n", min=1),
+    data: str | None = typer.Option(None, "--data", "-d"),
+    model: str | None = typer.Option(None, "--model", "-m"),
+    output: Path = typer.Option(Path("tune-results"), "--output", "-o"),
+) -> None:
+    """Hyperparameter search with Optuna; prints a results table and saves the best config."""
+    from core.training.config import load_train_config
+    from core.training.tune import load_space, run_search
+
+    config_file, overrides = _split_config(args)
+    base = load_train_config(config_file, overrides, {"data": data, "model": model})
+    study = run_search(base, load_space(space), settings_from(), sampler, trials, output)
+    console.print(
+        f"best trial #{study['best']['number']}: {study['best']['objective']:.4f} -> {output / 'best_config.yaml'}"
+    )
