@@ -4,6 +4,7 @@ Model Lab page polls them for its live plot)."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -58,7 +59,7 @@ class MetricsLogger(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not logs:
             return
-        entry = {"step": state.global_step, "epoch": state.epoch, **logs}
+        entry = {"step": state.global_step, "epoch": state.epoch, "time": time.time(), **logs}
         with (self.run_dir / "metrics.jsonl").open("a", encoding="utf-8") as f:
             f.write(json.dumps(entry) + "\n")
         if any(k.startswith("eval_") for k in logs):

@@ -164,6 +164,13 @@ def test_curves_and_status_come_from_the_run_folder(lab_settings):
     assert ui.metrics_frame(None).empty
     frame, text, log, running = ui.watch(JobManager(lab_settings), lab_settings, "curve")
     assert len(frame) == 3 and not running
+    with pytest.raises(ConfigError, match="run name"):
+        ui.watch(JobManager(lab_settings), lab_settings, "../../etc")
+
+
+def test_plot_frame_keeps_every_series_in_the_legend():
+    frame = ui.plot_frame(ui.metrics_frame(None))
+    assert frame.series.tolist() == ["train loss", "validation loss"] and frame.value.isna().all()
 
 
 def test_runs_table_and_choices(lab_settings):

@@ -12,7 +12,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 DATA = Path(__file__).resolve().parents[3] / "shared_data" / "finetune" / "facts_train.jsonl"
-ARGS = ["max_steps=8", "save_steps=4", "eval_steps=4", "max_length=48", "batch_size=2", "lora.r=4", "early_stopping_patience=null"]
+ARGS = ["max_steps=6", "save_steps=3", "eval_steps=3", "max_length=48", "batch_size=2", "lora.r=4", "early_stopping_patience=null"]
 
 
 def llmeco_train(out: Path, *extra: str) -> subprocess.Popen:
@@ -26,7 +26,7 @@ def test_kill_and_resume_matches_uninterrupted(tmp_path, method):
     assert straight.wait(900) == 0, straight.stdout.read()
 
     killed = llmeco_train(tmp_path / "killed", "--method", method)
-    ckpt = tmp_path / "killed" / "checkpoints" / "checkpoint-4"
+    ckpt = tmp_path / "killed" / "checkpoints" / "checkpoint-3"
     deadline = time.time() + 900
     while not (ckpt / "trainer_state.json").exists():
         assert killed.poll() is None and time.time() < deadline, "run ended before its second checkpoint"
@@ -41,7 +41,7 @@ def test_kill_and_resume_matches_uninterrupted(tmp_path, method):
     assert resumed.wait(900) == 0, log
     a = json.loads((tmp_path / "straight" / "metrics.json").read_text())
     b = json.loads((tmp_path / "killed" / "metrics.json").read_text())
-    assert a["steps"] == b["steps"] == 8
+    assert a["steps"] == b["steps"] == 6
     assert abs(a["loss"] - b["loss"]) / a["loss"] < 0.01
     assert abs(a["train_loss"] - b["train_loss"]) / a["train_loss"] < 0.01
 
