@@ -12,7 +12,15 @@ import pytest
 
 pytestmark = pytest.mark.slow
 DATA = Path(__file__).resolve().parents[3] / "shared_data" / "finetune" / "facts_train.jsonl"
-ARGS = ["max_steps=6", "save_steps=3", "eval_steps=3", "max_length=48", "batch_size=2", "lora.r=4", "early_stopping_patience=null"]
+ARGS = [
+    "max_steps=6",
+    "save_steps=3",
+    "eval_steps=3",
+    "max_length=48",
+    "batch_size=2",
+    "lora.r=4",
+    "early_stopping_patience=null",
+]
 
 
 def llmeco_train(out: Path, *extra: str) -> subprocess.Popen:

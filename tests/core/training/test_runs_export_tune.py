@@ -77,3 +77,19 @@ def test_grid_search_runs_each_point_and_saves_best(user_home, tmp_path):
     bad.write_text("learning_rate: 0.1\n")
     with pytest.raises(ConfigError, match="choices"):
         load_space(bad)
+
+
+def test_lm_and_generation_eval_on_a_run(tiny_run, user_home, tmp_path):
+    from core.training.evaluate import evaluate
+
+    test_file = str(FACTS.parent / "facts_test.jsonl")
+    lm = evaluate(str(tiny_run), test_file, user_home, task="lm")
+    assert lm["task"] == "lm" and lm["n"] == 8 and lm["tokens"] > 50
+    assert lm["perplexity"] == pytest.approx(2.718281828 ** lm["loss"], rel=1e-6)
+    gen = evaluate(str(tiny_run), test_file, user_home, task="generation", output=tmp_path / "gen")
+    assert set(gen) >= {"exact_match", "contains", "rouge_l"} and gen["n"] == 8
+    outputs = [json.loads(line) for line in (tmp_path / "gen" / "outputs.jsonl").read_text().splitlines()]
+    assert len(outputs) == 8 and all(o["reference"] and "prediction" in o for o in outputs)
+    assert json.loads((tmp_path / "gen" / "metrics.json").read_text())["rouge_l"] == gen["rouge_l"]
+    with pytest.raises(ConfigError, match="unknown eval task"):
+        evaluate(str(tiny_run), test_file, user_home, task="bleu")
