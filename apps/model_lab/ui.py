@@ -6,7 +6,6 @@ Everything except ``build`` is a plain function over ``core`` interfaces, so tes
 from __future__ import annotations
 
 import hashlib
-import json
 import queue
 import shlex
 import shutil
@@ -199,25 +198,10 @@ def start_training(
     return manager.start(model, data, method, run_dir, overrides)
 
 
-def _read_metrics(run_dir: Path) -> list[dict]:
-    """The run's metrics log; a line being written right now is skipped, not an error."""
-    try:
-        return read_metrics(run_dir)
-    except (ValueError, OSError):
-        path = Path(run_dir) / "metrics.jsonl"
-        rows = []
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                rows.append(json.loads(line))
-            except ValueError:
-                continue
-        return rows
-
-
 def metrics_frame(run_dir: Path | str | None) -> pd.DataFrame:
     """Train loss and validation loss against the step, long format (columns step, value, series)."""
     points: dict[tuple[str, int], float] = {}
-    for entry in _read_metrics(Path(run_dir)) if run_dir else []:
+    for entry in read_metrics(Path(run_dir)) if run_dir else []:
         for key, series in PLOT_SERIES.items():
             if key in entry and "step" in entry:
                 points[(series, int(entry["step"]))] = float(entry[key])  # a re-evaluation replaces the point
@@ -262,7 +246,7 @@ def status_markdown(run_dir: Path, job: TrainJob | None) -> str:
     """One line for the watched run: status, step/max and the latest losses (plus the error when it failed)."""
     status = run_status(run_dir, job)
     parts = [f"**{run_dir.name}**: {status}"]
-    rows = _read_metrics(run_dir)
+    rows = read_metrics(run_dir)
     steps = [r["step"] for r in rows if "step" in r]
     if steps:
         total = _max_steps(run_dir)
