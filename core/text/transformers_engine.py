@@ -38,7 +38,10 @@ def pick_dtype(device: str, dtype: str = "auto") -> torch.dtype:
 
 
 def quantize_int8_per_channel(model: torch.nn.Module) -> torch.nn.Module:
-    """Dynamic int8 quantisation of every Linear layer with one scale per output channel."""
+    """Dynamic int8 quantisation of every Linear layer with one scale per output channel.
+
+    Measured on the 2-core CI VM: SmolLM2 decodes at 1.4-1.8x fp32. Each quantised Linear call costs 60-140 us
+    whatever its size (211 calls per token), so call overhead, not arithmetic, is the limit on small models."""
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
     with warnings.catch_warnings():  # torch.ao's eager quantisation warns that it moves to torchao
