@@ -131,19 +131,8 @@ def load_settings(
 ) -> Settings:
     """Build settings from defaults, a YAML file, ``LLMECO_*`` env vars, ``key=value`` overrides and
     ``values`` (dotted keys taken as-is, for CLI flags), later layers winning."""
-    data: dict[str, Any] = {}
     path = config_file or os.environ.get("LLMECO_CONFIG")
-    if path:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"config file {p} does not exist")
-        try:
-            loaded = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {p} is not valid YAML: {exc}") from None
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"config file {p} must hold a mapping of settings")
-        data = loaded
+    data = read_yaml_mapping(path, "config file") if path else {}
     data = _deep_merge(data, _env_layer())
     data = _deep_merge(data, parse_overrides(overrides))
     for key, value in (values or {}).items():
@@ -151,5 +140,23 @@ def load_settings(
     try:
         return Settings(**data)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in exc.errors())
-        raise ConfigError(f"invalid settings: {problems}") from None
+        raise ConfigError(f"invalid settings: {validation_problems(exc)}") from None
+
+
+def read_yaml_mapping(path: str | Path, what: str) -> dict[str, Any]:
+    """A YAML file that must hold a mapping; every failure is a ConfigError naming the file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{what} {p} does not exist")
+    try:
+        loaded = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{what} {p} is not valid YAML: {exc}") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{what} {p} must hold a mapping of settings")
+    return loaded
+
+
+def validation_problems(exc: ValidationError) -> str:
+    """One line per pydantic error: ``dotted.key: message``."""
+    return "; ".join(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in exc.errors())

@@ -6,10 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from core.config import _deep_merge, parse_overrides
+from core.config import _deep_merge, parse_overrides, read_yaml_mapping, validation_problems
 from core.data.cleaning import CleaningConfig
 from core.errors import ConfigError
 
@@ -66,17 +65,7 @@ def load_train_config(
     config_file: str | Path | None, overrides: list[str] | tuple[str, ...] = (), values: dict[str, Any] | None = None
 ) -> TrainConfig:
     """YAML file < ``key=value`` overrides < explicit flag ``values``."""
-    data: dict[str, Any] = {}
-    if config_file:
-        p = Path(config_file)
-        if not p.is_file():
-            raise ConfigError(f"training config {p} does not exist")
-        try:
-            data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"training config {p} is not valid YAML: {exc}") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"training config {p} must hold a mapping")
+    data = read_yaml_mapping(config_file, "training config") if config_file else {}
     data = _deep_merge(data, parse_overrides(overrides))
     data = _deep_merge(data, {k: v for k, v in (values or {}).items() if v is not None})
     if "data" not in data:
@@ -84,5 +73,4 @@ def load_train_config(
     try:
         return TrainConfig(**data)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"invalid training config: {problems}") from None
+        raise ConfigError(f"invalid training config: {validation_problems(exc)}") from None

@@ -17,16 +17,14 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from core.config import Settings, _deep_merge, _nest
+from core.config import Settings, _deep_merge, _nest, read_yaml_mapping
 from core.errors import ConfigError
 from core.training.config import TrainConfig
 
 
 def load_space(path: Path) -> dict:
-    if not Path(path).is_file():
-        raise ConfigError(f"search space {path} does not exist")
-    space = yaml.safe_load(Path(path).read_text()) or {}
-    if not isinstance(space, dict) or not space:
+    space = read_yaml_mapping(path, "search space")
+    if not space:
         raise ConfigError(f"search space {path} must map setting names to ranges or choices")
     for key, spec in space.items():
         if not isinstance(spec, dict) or not ("choices" in spec or {"low", "high"} <= set(spec)):
