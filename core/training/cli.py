@@ -25,7 +25,9 @@ def _split_config(args: list[str] | None) -> tuple[str | None, list[str]]:
 
 @app.command()
 def train(
-    args: list[str] = typer.Argument(None, help="[CONFIG.yaml] [key=value ...], e.g. epochs=3 lora.r=8"),
+    args: list[str] = typer.Argument(
+        None, help="Optional CONFIG.yaml, then key=value settings, e.g. epochs=3 lora.r=8"
+    ),
     model: str | None = typer.Option(None, "--model", "-m", help="Base model: name, folder, HF id or run."),
     data: str | None = typer.Option(None, "--data", "-d", help="JSONL / JSON / CSV file or datasets folder."),
     method: str | None = typer.Option(None, "--method", help="lora | full | qlora"),
@@ -135,7 +137,7 @@ def export(
 
 @app.command()
 def tune(
-    args: list[str] = typer.Argument(None, help="[CONFIG.yaml] [key=value ...] for every trial"),
+    args: list[str] = typer.Argument(None, help="Optional CONFIG.yaml, then key=value settings for every trial"),
     space: Path = typer.Option(
         ..., "--space", help="YAML search space, e.g. learning_rate: {low: 1e-5, high: 1e-3, log: true}"
     ),
