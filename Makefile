@@ -26,6 +26,7 @@ serve: setup
 	$(VENV)/bin/llmeco serve
 
 test: setup
+	$(VENV)/bin/ruff check core apps tests benchmarks
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
