@@ -5,6 +5,9 @@ scheduler, RNG and data position, DDP under torchrun/accelerate, FSDP/DeepSpeed 
 from __future__ import annotations
 
 import os
+import signal
+import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,6 +218,9 @@ def train(cfg: TrainConfig, settings: Settings) -> TrainResult:
         compute_metrics=_classification_metrics if task == "classification" else None,
         callbacks=callbacks,
     )
+    if threading.current_thread() is threading.main_thread():
+        # `kill` / container stop: unwind like Ctrl+C so the run is recorded as interrupted (resumable).
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         trainer.train(resume_from_checkpoint=True if cfg.resume else None)
     except BaseException:

@@ -58,3 +58,14 @@ def test_existing_run_needs_resume_and_resume_needs_a_checkpoint(tmp_path):
     empty = llmeco_train(tmp_path / "nothing", "--resume")
     out = empty.stdout.read()
     assert empty.wait(300) == 2 and "no checkpoint" in out and "Traceback" not in out
+
+
+def test_sigterm_marks_the_run_interrupted(tmp_path):
+    run = llmeco_train(tmp_path / "term", "--method", "lora")
+    deadline = time.time() + 600
+    while not (tmp_path / "term" / "metrics.jsonl").exists():
+        assert run.poll() is None and time.time() < deadline
+        time.sleep(0.2)
+    run.send_signal(signal.SIGTERM)
+    assert run.wait(120) != 0
+    assert json.loads((tmp_path / "term" / "run.json").read_text())["status"] == "interrupted"
