@@ -63,10 +63,9 @@ def train_command(
 def resume_command(run_dir: Path) -> list[str]:
     """Continue ``run_dir`` from its last checkpoint with the config it was started with (from ``config.yaml``,
     so runs started from the command line resume too)."""
-    cfg_file = Path(run_dir) / "config.yaml"
-    if not cfg_file.exists():
+    if not (Path(run_dir) / "config.yaml").exists():
         raise ConfigError(f"{Path(run_dir).name} never started training (no config.yaml); start it again instead")
-    config = dict((yaml.safe_load(cfg_file.read_text(encoding="utf-8")) or {}).get("config") or {})
+    config = dict(runs.read_run_config(run_dir).get("config") or {})
     if not (Path(run_dir) / "checkpoints").is_dir() or not any((Path(run_dir) / "checkpoints").glob("checkpoint-*")):
         raise ConfigError(f"{Path(run_dir).name} has no checkpoint yet (one is saved every save_steps steps)")
     for key in ("resume", "output"):

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import gradio as gr
 import pandas as pd
-import yaml
 
 import apps
+from apps.chat_history import to_chat_messages
 from apps.model_lab.jobs import JobManager, TrainJob, log_tail, run_dir_for
 from core.config import Settings, parse_overrides
 from core.data import ChatExample, ClassificationExample, DataError, prepare_data
@@ -223,8 +223,8 @@ def plot_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _max_steps(run_dir: Path) -> int | None:
     try:
-        return int(yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))["chosen"]["max_steps"])
-    except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError):
+        return int(runs.read_run_config(run_dir)["chosen"]["max_steps"])
+    except (OSError, KeyError, TypeError, ValueError):
         return None
 
 
@@ -395,18 +395,6 @@ def versions_table(settings: Settings, name: str | None) -> pd.DataFrame:
 _DONE = object()
 
 
-def _text(content) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # Gradio 6 message parts
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return str(content)
-
-
-def _messages(history: list[dict] | None) -> list[dict]:
-    return [{"role": m["role"], "content": _text(m["content"])} for m in history or []]
-
-
 def side_by_side(
     pool: ModelPool,
     settings: Settings,
@@ -429,7 +417,7 @@ def side_by_side(
     except LLMEcoError as exc:
         raise gr.Error(str(exc)) from None
     user = {"role": "user", "content": message}
-    histories = [_messages(history_a) + [user], _messages(history_b) + [user]]
+    histories = [to_chat_messages(history_a) + [user], to_chat_messages(history_b) + [user]]
     requests = [Request(messages=list(h), params=params) for h in histories]
     answers = ["", ""]
     chunks: queue.Queue = queue.Queue()

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import gradio as gr
 
+from apps.chat_history import to_chat_messages
 from core.config import Settings
 from core.errors import LLMEcoError
 from core.models import registry
@@ -30,7 +31,7 @@ def chat_stream(
     if not message.strip():
         raise gr.Error("Type a message first.")
     messages = [{"role": "system", "content": system}] if system.strip() else []
-    messages += [{"role": m["role"], "content": _text(m["content"])} for m in history]
+    messages += to_chat_messages(history)
     messages.append({"role": "user", "content": message})
     params = GenerationParams(max_new_tokens=int(max_tokens), temperature=float(temperature))
     answer = ""
@@ -41,14 +42,6 @@ def chat_stream(
             yield answer
     except LLMEcoError as exc:
         raise gr.Error(str(exc)) from None
-
-
-def _text(content) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # Gradio 6 message parts
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return str(content)
 
 
 def build(settings: Settings) -> None:

@@ -65,8 +65,13 @@ def read_run(run_dir: Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def read_run_config(run_dir: Path) -> dict:
+    """``config.yaml`` of a run: ``{"config": <TrainConfig as given>, "chosen": <hyperparameters used>}``."""
+    return yaml.safe_load((Path(run_dir) / "config.yaml").read_text(encoding="utf-8")) or {}
+
+
 def model_card(run_dir: Path, info: dict, metrics: dict) -> str:
-    cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+    cfg = read_run_config(run_dir)
     data = json.loads((run_dir / "data.json").read_text())
     lines = [
         f"# {info['name']}",

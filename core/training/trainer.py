@@ -157,7 +157,7 @@ def train(cfg: TrainConfig, settings: Settings) -> TrainResult:
         collator = DataCollatorWithPadding(tokenizer)
         model_type = model.config.model_type
     else:
-        model = _load_causal_lm(cfg, base, base_path, device, settings)
+        model = _load_causal_lm(cfg, base, device, settings)
         model_type = model.config.model_type
         train_feats = _lm_features(tokenizer, data.train, cfg.max_length)
         val_feats = _lm_features(tokenizer, data.val, cfg.max_length)
@@ -239,7 +239,7 @@ def train(cfg: TrainConfig, settings: Settings) -> TrainResult:
     return TrainResult(run_dir=run_dir, metrics=final, chosen=chosen)
 
 
-def _load_causal_lm(cfg: TrainConfig, base, base_path: Path, device: str, settings: Settings):
+def _load_causal_lm(cfg: TrainConfig, base, device: str, settings: Settings):
     from transformers import AutoModelForCausalLM
 
     kwargs: dict = {"trust_remote_code": settings.trust_remote_code}
@@ -256,7 +256,7 @@ def _load_causal_lm(cfg: TrainConfig, base, base_path: Path, device: str, settin
         )
     else:
         kwargs["dtype"] = torch.float32 if device == "cpu" else torch.bfloat16
-    model = AutoModelForCausalLM.from_pretrained(str(base_path), **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(str(base.base or base.path), **kwargs)
     if base.adapter is not None:  # continue from a LoRA run: fold its adapter in first
         from peft import PeftModel
 
