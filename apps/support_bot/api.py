@@ -1,0 +1,138 @@
+"""The bot's REST API (FastAPI; OpenAPI docs at /docs): chat (plain and streaming), feedback, knowledge-base
+management, the handoff queue and analytics. An API key is required when ``apps.support_bot.api_key`` is set."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from typing import Literal
+
+from fastapi import Depends, FastAPI, File, HTTPException, Request, UploadFile
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
+
+from apps.support_bot.bot import SupportBot
+from apps.support_bot.kb.types import KBError
+from apps.support_bot.store import NotFoundError
+from core.errors import LLMEcoError
+
+
+class ChatIn(BaseModel):
+    message: str = Field(..., description="The customer's message (English or Chinese).", max_length=2000)
+    session_id: str | None = Field(None, description="Continue a conversation; omitted: a new session.")
+
+
+class FeedbackIn(BaseModel):
+    message_id: int
+    rating: Literal[1, -1] = Field(..., description="1 = thumbs up, -1 = thumbs down")
+    comment: str | None = Field(None, max_length=2000)
+
+
+class ResolveIn(BaseModel):
+    note: str = ""
+    agent: str | None = None
+
+
+def create_api(bot: SupportBot) -> FastAPI:
+    api = FastAPI(
+        title=f"{bot.config.company} support bot",
+        description="Answers from the knowledge base with citations, clarifies, or hands over to a person.",
+        version="1.0",
+    )
+    max_upload = bot.config.max_upload_mb * 1024 * 1024
+
+    def check_key(request: Request) -> None:
+        key = bot.config.api_key
+        if not key:
+            return
+        given = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix("Bearer ")
+        if not secrets.compare_digest(given.strip().encode(), key.encode()):
+            raise HTTPException(401, "missing or wrong API key (send 'Authorization: Bearer KEY' or 'X-API-Key')")
+
+    @api.exception_handler(LLMEcoError)
+    def _user_error(request: Request, exc: LLMEcoError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=404 if isinstance(exc, NotFoundError) else 400)
+
+    guarded = [Depends(check_key)]
+
+    @api.get("/health")
+    def health() -> dict:
+        return {"status": "ok", "kb": bot.kb.name, "entries": len(bot.kb)}
+
+    @api.post("/api/chat", dependencies=guarded)
+    def chat(body: ChatIn) -> dict:
+        """One answer: ``session_id``, ``answer``, ``action`` (answer|clarify|handoff), ``intent``, ``sources``."""
+        return bot.ask(body.message, body.session_id).to_dict()
+
+    @api.post("/api/chat/stream", dependencies=guarded)
+    def chat_stream(body: ChatIn) -> StreamingResponse:
+        """Server-sent events: ``{"type": "delta", "text"}`` pieces, then ``{"type": "reply", ...}`` (the final,
+        authoritative answer — it replaces the deltas when the model abstained)."""
+        events = bot.stream(body.message, body.session_id)
+        first = next(events)  # raise bad-request errors before the 200 response starts
+
+        def sse() -> Iterator[str]:
+            for kind, value in _chain_first(first, events):
+                payload = {"type": "delta", "text": value} if kind == "delta" else {"type": "reply", **value.to_dict()}
+                yield f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
+
+        return StreamingResponse(sse(), media_type="text/event-stream")
+
+    @api.get("/api/sessions/{session_id}/messages", dependencies=guarded)
+    def session_messages(session_id: str) -> list[dict]:
+        return [m.to_dict() for m in bot.store.history(session_id)]
+
+    @api.post("/api/feedback", dependencies=guarded)
+    def feedback(body: FeedbackIn) -> dict:
+        return {"id": bot.store.add_feedback(body.message_id, body.rating, body.comment)}
+
+    @api.get("/api/kb/sources", dependencies=guarded)
+    def kb_sources() -> list[dict]:
+        return [s.to_dict() for s in bot.kb.sources()]
+
+    @api.post("/api/kb/sources", dependencies=guarded)
+    async def kb_upload(files: list[UploadFile] = File(...)) -> list[dict]:
+        """Upload FAQ files (CSV, XLSX, JSONL) or documents (MD, HTML, TXT, PDF, DOCX); one result per file."""
+        uploads: dict[str, bytes] = {}
+        for f in files:
+            data = await f.read(max_upload + 1)
+            if len(data) > max_upload:
+                raise HTTPException(413, f"{f.filename}: larger than the {bot.config.max_upload_mb} MB upload limit")
+            uploads[f.filename or "upload"] = data
+        return [vars(r) for r in bot.kb.ingest([], uploads=uploads)]
+
+    @api.delete("/api/kb/sources/{source_id}", dependencies=guarded)
+    def kb_delete(source_id: str) -> dict:
+        try:
+            return bot.kb.delete(source_id).to_dict()
+        except KBError as exc:
+            raise HTTPException(404, str(exc)) from None
+
+    @api.get("/api/kb/search", dependencies=guarded)
+    def kb_search(q: str, k: int = 5) -> list[dict]:
+        """Test a question: the entries retrieval finds, with fused, dense and BM25 scores."""
+        return [{**h.to_dict(), "text": h.entry.text} for h in bot.kb.search(q, k=max(1, min(k, 50)))]
+
+    @api.get("/api/handoff/tickets", dependencies=guarded)
+    def tickets(status: Literal["open", "resolved", "all"] = "open") -> list[dict]:
+        return [t.to_dict() for t in bot.store.tickets(None if status == "all" else status)]
+
+    @api.get("/api/handoff/tickets/{ticket_id}", dependencies=guarded)
+    def ticket(ticket_id: int) -> dict:
+        return bot.store.ticket(ticket_id).to_dict()
+
+    @api.post("/api/handoff/tickets/{ticket_id}/resolve", dependencies=guarded)
+    def resolve(ticket_id: int, body: ResolveIn) -> dict:
+        return bot.store.resolve_ticket(ticket_id, body.note, body.agent).to_dict()
+
+    @api.get("/api/analytics", dependencies=guarded)
+    def analytics(days: int = 30) -> dict:
+        return bot.store.stats(days=max(1, min(days, 3650))).to_dict()
+
+    return api
+
+
+def _chain_first(first, rest):
+    yield first
+    yield from rest

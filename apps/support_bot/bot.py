@@ -1,0 +1,313 @@
+"""The support bot: intent + retrieval -> policy -> an FAQ answer, a grounded generated answer with citations,
+a clarifying question or a handoff ticket. Every turn is stored (PII redacted)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from apps.support_bot import chain as grounded
+from apps.support_bot.config import BotConfig, Thresholds, bot_home
+from apps.support_bot.intents import IntentClassifier, load_intents
+from apps.support_bot.kb.knowledge_base import KnowledgeBase
+from apps.support_bot.kb.parsers import detect_lang
+from apps.support_bot.kb.types import Hit
+from apps.support_bot.policy import Calibration, Decision, Signals, calibrate, decide, read_labelled, signals_from
+from apps.support_bot.store import Store
+from core.config import Settings
+from core.errors import InvalidRequestError
+from core.models import registry
+
+MAX_QUESTION_CHARS = 2000
+
+CLARIFY = {
+    "en": (
+        "I'm not sure I can answer that. I can help with orders and tracking, returns and refunds, shipping, your "
+        'account and our products. Could you rephrase your question, or type "human" to talk to a person?'
+    ),
+    "zh": (
+        "抱歉，我不确定能回答这个问题。我可以帮您处理订单查询、退货退款、配送、账户和商品咨询。"
+        "请换个说法再问一次，或输入“人工”转接客服。"
+    ),
+}
+HANDOFF = {
+    "en": "I'm connecting you with a member of our team (ticket #{ticket}). They will see this whole conversation "
+    "and reply here as soon as possible.",
+    "zh": "正在为您转接人工客服（工单号 #{ticket}）。客服会看到完整的对话记录，并尽快在这里回复您。",
+}
+GREETING = {
+    "en": "Hello! I'm the {company} assistant. Ask me about orders, returns and refunds, shipping, your account or "
+    "our products.",
+    "zh": "您好！我是{company}客服助手。您可以问我订单、退货退款、配送、账户或商品方面的问题。",
+}
+
+
+@dataclass
+class Reply:
+    """One answer; the JSON contract of ``llmeco bot ask --json`` and ``POST /api/chat``."""
+
+    session_id: str
+    answer: str
+    action: str  # answer | clarify | handoff
+    intent: dict  # {"name", "confidence"}
+    sources: list[dict]  # [{"id", "title", "question", "score", "dense", "bm25", "source", "kind", "cited"}]
+    lang: str
+    mode: str  # faq | generate | passage | smalltalk | clarify | handoff
+    reason: str
+    message_id: int | None = None
+    ticket_id: int | None = None
+    latency_ms: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class SupportBot:
+    """Thread-safe for concurrent sessions (the REST API shares one bot); the chat model loads on first use."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        kb: KnowledgeBase | None = None,
+        intents: IntentClassifier | None = None,
+        store: Store | None = None,
+    ):
+        self.settings = settings
+        self.config = BotConfig.from_settings(settings)
+        self.kb = kb or KnowledgeBase.open(self.config.kb, settings)
+        self.intents = intents or load_intents(settings)
+        self.store = store or Store.for_settings(settings)
+        self.thresholds = active_thresholds(settings, self.config)
+        self._chains: dict[str, object] = {}
+        self._chat = None
+        self._chat_lock = threading.Lock()
+
+    # ----- configuration -------------------------------------------------------------------------------------
+    @property
+    def chat_model_name(self) -> str:
+        return self.config.chat_model or self.settings.text.model
+
+    @property
+    def writes_chinese(self) -> bool:
+        """Generated Chinese only from a Chinese-capable model; otherwise Chinese is answered from the KB."""
+        if self.config.chinese_generation is not None:
+            return self.config.chinese_generation
+        spec = registry.find(self.chat_model_name)
+        return spec is not None and "zh" in spec.languages
+
+    def _chain(self, lang: str):
+        if lang not in self._chains:
+            with self._chat_lock:
+                if self._chat is None:
+                    from core.integrations.langchain import CoreChatModel
+                    from core.text import load_text_engine
+
+                    engine = load_text_engine(self.chat_model_name, self.settings)
+                    self._chat = CoreChatModel(engine=engine, max_tokens=160, temperature=0.0)
+                company = self.config.company_zh if lang == "zh" else self.config.company
+                retriever = grounded.KBRetriever(kb=self.kb, k=self.config.top_k)
+                self._chains[lang] = (grounded.build_chain(self._chat, retriever, company, lang), threading.Lock())
+        return self._chains[lang]
+
+    # ----- answering ---------------------------------------------------------------------------------------------
+    def ask(self, question: str, session_id: str | None = None) -> Reply:
+        reply = None
+        for kind, value in self.stream(question, session_id):
+            if kind == "reply":
+                reply = value
+        return reply
+
+    def stream(self, question: str, session_id: str | None = None) -> Iterator[tuple[str, object]]:
+        """Yield ("delta", text) pieces of the answer, then ("reply", Reply) once everything is stored."""
+        start = time.perf_counter()
+        question = (question or "").strip()
+        if not question:
+            raise InvalidRequestError("the question is empty")
+        if len(question) > MAX_QUESTION_CHARS:
+            raise InvalidRequestError(f"the question is {len(question)} characters; the limit is {MAX_QUESTION_CHARS}")
+        session_id = session_id or uuid.uuid4().hex
+        lang = detect_lang(question)
+        history = self.store.history(session_id, limit=2 * self.config.history_turns)
+        intent = self.intents.predict([question])[0]
+        hits = self._retrieve(question, history)
+        signals = signals_from(intent.label, intent.confidence, hits, _clarify_streak(history))
+        decision = decide(signals, self.thresholds)
+        user_id = self.store.add_message(
+            session_id, "user", question, kb=self.kb.name, intent=intent.label, confidence=intent.confidence
+        )
+        answer, sources, decision, ticket = yield from self._respond(
+            question, lang, decision, hits, history, session_id
+        )
+        latency = (time.perf_counter() - start) * 1000
+        message_id = self.store.add_message(
+            session_id,
+            "assistant",
+            answer,
+            kb=self.kb.name,
+            action=decision.action,
+            intent=intent.label,
+            confidence=intent.confidence,
+            sources=sources,
+            latency_ms=latency,
+        )
+        yield (
+            "reply",
+            Reply(
+                session_id=session_id,
+                answer=answer,
+                action=decision.action,
+                intent={"name": intent.label, "confidence": round(intent.confidence, 4)},
+                sources=sources,
+                lang=lang,
+                mode=decision.mode,
+                reason=decision.reason,
+                message_id=message_id,
+                ticket_id=ticket,
+                latency_ms=round(latency, 1),
+                extra={"user_message_id": user_id, "signals": asdict(signals)},
+            ),
+        )
+
+    # ----- calibration ------------------------------------------------------------------------------------------
+    def signals(self, questions: list[str]) -> list[tuple[Signals, list[Hit]]]:
+        """Policy inputs for fresh-session questions (no generation), for calibration and evaluation."""
+        predictions = self.intents.predict(questions)
+        out = []
+        for q, p in zip(questions, predictions, strict=True):
+            hits = self.kb.search(q, k=self.config.top_k)
+            out.append((signals_from(p.label, p.confidence, hits), hits))
+        return out
+
+    def calibrate(self, data: str | Path, save: bool = True) -> Calibration:
+        """Choose thresholds on labelled questions (``policy_val.jsonl``) and save them for this KB."""
+        labelled = read_labelled(data)
+        signals = [s for s, _ in self.signals([q.question for q in labelled])]
+        result = calibrate(signals, [q.action for q in labelled], self.thresholds)
+        if save:
+            path = thresholds_file(self.settings)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
+        self.thresholds = result.thresholds
+        return result
+
+    def evaluate_policy(self, data: str | Path) -> dict:
+        """Action accuracy and retrieval hit rate (an expected id or file among the sources) on labelled
+        questions, per language; decisions only (no generation), like calibration."""
+        labelled = read_labelled(data)
+        rows = []
+        for q, (s, hits) in zip(labelled, self.signals([q.question for q in labelled]), strict=True):
+            action = decide(s, self.thresholds).action
+            found = {h.entry.id for h in hits} | {h.entry.source_id for h in hits}
+            rows.append((q, action, bool(set(q.expected) & found) if q.expected else None))
+        report: dict = {"n": len(rows), "thresholds": self.thresholds.model_dump()}
+        for lang in ("all", "en", "zh"):
+            sel = [r for r in rows if lang == "all" or r[0].lang == lang]
+            if not sel:
+                continue
+            hit = [r[2] for r in sel if r[2] is not None]
+            report[lang] = {
+                "n": len(sel),
+                "action_accuracy": round(sum(r[0].action == r[1] for r in sel) / len(sel), 4),
+                "retrieval_hit_at_k": round(sum(hit) / len(hit), 4) if hit else None,
+            }
+        report["errors"] = [
+            {"question": q.question, "expected": q.action, "got": a} for q, a, _ in rows if q.action != a
+        ]
+        return report
+
+    def _retrieve(self, question: str, history) -> list[Hit]:
+        """Search with the question; a short follow-up ("and for express?") is also tried with the previous
+        customer question in front, keeping whichever finds the closer match."""
+        hits = self.kb.search(question, k=self.config.top_k)
+        previous = next((m.text for m in reversed(history) if m.role == "user"), None)
+        best = max((h.dense for h in hits), default=0.0)
+        if previous and best < self.thresholds.grounded and len(question) < 60:
+            contextual = self.kb.search(f"{previous} {question}", k=self.config.top_k)
+            if max((h.dense for h in contextual), default=0.0) > best:
+                return contextual
+        return hits
+
+    def _respond(self, question, lang, decision: Decision, hits: list[Hit], history, session_id):
+        """Produce the answer text (streaming deltas) and the sources; may downgrade the decision when the model
+        abstains. Returns (answer, sources, decision, ticket_id)."""
+        sources: list[dict] = []
+        ticket = None
+        if decision.mode == "faq":
+            best = max((h for h in hits if h.entry.kind == "faq"), key=lambda h: h.dense)
+            answer = best.entry.answer or best.entry.text
+            sources = [_source(best, cited=True)]
+            yield "delta", answer
+        elif decision.mode == "generate" and (lang == "en" or self.writes_chinese):
+            answer, sources, decision = yield from self._generate(question, lang, history, decision)
+        elif decision.mode == "generate":  # Chinese without a Chinese-capable model: quote the best passage
+            best = max(hits, key=lambda h: h.dense)
+            decision = Decision("answer", "passage", decision.reason + "; quoted (no Chinese chat model)")
+            answer = f"根据《{best.entry.title}》：{best.entry.answer or best.entry.text} [1]"
+            sources = [_source(best, cited=True)]
+            yield "delta", answer
+        elif decision.mode == "smalltalk":
+            company = self.config.company_zh if lang == "zh" else self.config.company
+            answer = GREETING[lang].format(company=company)
+            yield "delta", answer
+        if decision.action == "clarify":
+            answer = CLARIFY[lang]
+            yield "delta", answer
+        elif decision.action == "handoff":
+            ticket = self.store.create_ticket(session_id, decision.reason).id
+            answer = HANDOFF[lang].format(ticket=ticket)
+            yield "delta", answer
+        return answer, sources, decision, ticket
+
+    def _generate(self, question, lang, history, decision):
+        chain, lock = self._chain(lang)
+        turns = [(m.role, m.text) for m in history]
+        docs, text = [], ""
+        with lock:  # one generation per chain at a time; the engine is not re-entrant
+            for kind, value in grounded.stream_answer(chain, question, grounded.history_messages(turns)):
+                if kind == "docs":
+                    docs = value
+                else:
+                    text += value
+                    yield "delta", value
+        result = grounded.finalize(text, docs)
+        if result.abstained:
+            return "", [], Decision("clarify", "clarify", "the model found no answer in the passages")
+        sources = [_source(d.metadata["hit"], cited=i + 1 in result.cited) for i, d in enumerate(docs)]
+        if result.answer != text:  # a citation was added: send the tail
+            yield "delta", result.answer[len(text.strip()) :]
+        return result.answer, sources, decision
+
+
+def _source(hit: Hit, cited: bool) -> dict:
+    return {**hit.to_dict(), "cited": cited}
+
+
+def _clarify_streak(history) -> int:
+    streak = 0
+    for m in reversed(history):
+        if m.role != "assistant":
+            continue
+        if m.action != "clarify":
+            break
+        streak += 1
+    return streak
+
+
+def thresholds_file(settings: Settings) -> Path:
+    return bot_home(settings) / "thresholds.json"
+
+
+def active_thresholds(settings: Settings, config: BotConfig) -> Thresholds:
+    """Explicit settings win; otherwise the thresholds ``llmeco bot calibrate`` saved; otherwise defaults."""
+    explicit = settings.apps.get("support_bot", {}).get("thresholds")
+    path = thresholds_file(settings)
+    if explicit is None and path.is_file():
+        return Thresholds(**json.loads(path.read_text(encoding="utf-8"))["thresholds"])
+    return config.thresholds

@@ -1,0 +1,1 @@
+"""Knowledge bases: FAQ files and documents parsed into entries, indexed for hybrid retrieval, kept on disk."""

@@ -1,0 +1,111 @@
+"""Support bot fixtures: a SQLite file per test and a real throwaway PostgreSQL server per session.
+
+The server is started from the PostgreSQL binaries on PATH or in /usr/lib/postgresql/*/bin (Debian's layout). It
+refuses to run as root, so a root process runs it as the ``postgres`` user through ``runuser``."""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+
+
+def _pg_binary(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=lambda p: int(Path(p).parts[-3]))
+    return candidates[-1] if candidates else None
+
+
+def _as_server_user() -> list[str]:
+    """Command prefix that runs a PostgreSQL binary as a non-root user; skips the test when there is none."""
+    if os.geteuid() != 0:
+        return []
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        pytest.skip("PostgreSQL refuses to run as root and there is no 'postgres' user to run it as")
+    if not shutil.which("runuser"):
+        pytest.skip("PostgreSQL refuses to run as root and runuser is not available to switch to 'postgres'")
+    return ["runuser", "-u", "postgres", "--"]
+
+
+def _admin(port: int):
+    import psycopg
+
+    return psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'bot.db'}"
+
+
+@pytest.fixture(scope="session")
+def postgres_port() -> Iterator[int]:
+    """A PostgreSQL server on 127.0.0.1 for the whole session (trust auth, user postgres, no fsync)."""
+    initdb, pg_ctl = _pg_binary("initdb"), _pg_binary("pg_ctl")
+    if not (initdb and pg_ctl):
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found; install the postgresql package")
+    prefix = _as_server_user()
+    root = Path(tempfile.mkdtemp(prefix="llmeco-pg-"))
+    if prefix:
+        shutil.chown(root, "postgres", "postgres")
+    port, data, log = free_port(), root / "data", root / "log"
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
+
+    def run(*args: str) -> None:
+        done = subprocess.run([*prefix, *args], capture_output=True, text=True, timeout=120)
+        if done.returncode:
+            server_log = log.read_text(errors="replace") if log.exists() else ""
+            pytest.fail(f"{Path(args[0]).name} failed:\n{done.stdout}{done.stderr}{server_log}")
+
+    try:
+        run(initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync")
+        run(pg_ctl, "-D", str(data), "-o", options, "-l", str(log), "-w", "-t", "60", "start")
+        yield port
+    finally:
+        if (data / "postmaster.pid").exists():
+            subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def new_database(port: int) -> str:
+    name = f"bot_{uuid.uuid4().hex[:12]}"
+    with _admin(port) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return name
+
+
+def drop_database(port: int, name: str) -> None:
+    with _admin(port) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_port) -> str:
+    """One database on the session's server (shared by the tests that use it)."""
+    return f"postgresql+psycopg://postgres@127.0.0.1:{postgres_port}/{new_database(postgres_port)}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request) -> Iterator[str]:
+    """An empty store database on each backend: a SQLite file, or a fresh database on the PostgreSQL server."""
+    if request.param == "sqlite":
+        yield request.getfixturevalue("sqlite_url")
+        return
+    port = request.getfixturevalue("postgres_port")
+    name = new_database(port)
+    yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/{name}"
+    drop_database(port, name)
