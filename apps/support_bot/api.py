@@ -34,16 +34,18 @@ class ResolveIn(BaseModel):
     agent: str | None = None
 
 
-def create_api(bot: SupportBot) -> FastAPI:
+def create_api(bot: SupportBot, *, api_key: str | None = None, max_upload_mb: int | None = None) -> FastAPI:
+    """The API over one bot; ``api_key`` and ``max_upload_mb`` default to the bot's settings."""
+    key = api_key if api_key is not None else bot.config.api_key
+    max_upload_mb = max_upload_mb or bot.config.max_upload_mb
     api = FastAPI(
         title=f"{bot.config.company} support bot",
         description="Answers from the knowledge base with citations, clarifies, or hands over to a person.",
         version="1.0",
     )
-    max_upload = bot.config.max_upload_mb * 1024 * 1024
+    max_upload = max_upload_mb * 1024 * 1024
 
     def check_key(request: Request) -> None:
-        key = bot.config.api_key
         if not key:
             return
         given = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix("Bearer ")
@@ -98,7 +100,7 @@ def create_api(bot: SupportBot) -> FastAPI:
         for f in files:
             data = await f.read(max_upload + 1)
             if len(data) > max_upload:
-                raise HTTPException(413, f"{f.filename}: larger than the {bot.config.max_upload_mb} MB upload limit")
+                raise HTTPException(413, f"{f.filename}: larger than the {max_upload_mb} MB upload limit")
             uploads[f.filename or "upload"] = data
         return [vars(r) for r in bot.kb.ingest([], uploads=uploads)]
 

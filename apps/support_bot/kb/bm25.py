@@ -19,6 +19,7 @@ class BM25:
         self.b = b
         self.vocab: dict[str, int] = {}
         self.n_docs = 0
+        self.idf = np.zeros(0, dtype=np.float32)
         self._weights = sparse.csr_matrix((0, 0), dtype=np.float32)  # terms x documents
 
     def build(self, docs: list[list[str]]) -> BM25:
@@ -45,19 +46,35 @@ class BM25:
         self._weights = counts.T.tocsr()
         self.vocab = vocab
         self.n_docs = n
+        self.idf = idf
         return self
 
     def scores(self, query_tokens: list[str]) -> np.ndarray:
         """BM25 score of every document (float32, length ``n_docs``); a repeated query term counts again."""
-        ids = [self.vocab[t] for t in query_tokens if t in self.vocab]
-        if not ids:
-            return np.zeros(self.n_docs, dtype=np.float32)
-        terms, counts = np.unique(ids, return_counts=True)
-        return np.asarray(self._weights[terms].T @ counts.astype(np.float32), dtype=np.float32).ravel()
+        return self.match(query_tokens)[0]
 
-    def top(self, query_tokens: list[str], k: int) -> list[tuple[int, float]]:
-        """The ``k`` best (document index, score) pairs with a positive score, best first."""
-        return top_k(self.scores(query_tokens), k, positive=True)
+    def match(self, query_tokens: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """BM25 scores and query coverage of every document. Coverage is the share of the query's IDF mass the
+        document contains (a term unknown to the corpus counts with the highest possible IDF), so a document that
+        shares one word of a long question scores low even when that word is rare."""
+        known = [self.vocab[t] for t in query_tokens if t in self.vocab]
+        zeros = np.zeros(self.n_docs, dtype=np.float32)
+        if not known:
+            return zeros, zeros
+        terms, counts = np.unique(known, return_counts=True)
+        mass = self.idf[terms] * counts
+        total = mass.sum() + (len(query_tokens) - len(known)) * np.log1p((self.n_docs + 0.5) / 0.5)
+        rows = self._weights[terms]
+        scores = np.asarray(rows.T @ counts.astype(np.float32), dtype=np.float32).ravel()
+        rows.data = np.ones_like(rows.data)  # presence of each query term
+        coverage = np.asarray(rows.T @ (mass / total), dtype=np.float32).ravel()
+        return scores, coverage
+
+    def top(self, query_tokens: list[str], k: int, min_coverage: float = 0.0) -> list[tuple[int, float]]:
+        """The ``k`` best (document index, score) pairs with a positive score and at least ``min_coverage``
+        of the query, best first."""
+        scores, coverage = self.match(query_tokens)
+        return top_k(np.where(coverage >= min_coverage, scores, 0), k, positive=True)
 
 
 def top_k(scores: np.ndarray, k: int, positive: bool = False) -> list[tuple[int, float]]:

@@ -42,6 +42,10 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 RRF_K = 60  # reciprocal rank fusion constant (Cormack et al. 2009)
 CANDIDATES = 50  # entries each retriever contributes to the fusion
+# BM25 votes only for entries holding this share of the query's IDF mass: one shared word (a Chinese character
+# in an English entry's neighbour, "never" in an unrelated guide) must not outvote a clear dense match. On
+# policy_val.jsonl hybrid hit@1/@5 went 66.7/92.3 -> 69.2/94.9 (flat from 0.1 to 0.25).
+MIN_COVERAGE = 0.2
 EMBED_BATCH = 256
 SearchMode = Literal["hybrid", "dense", "bm25"]
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -90,12 +94,6 @@ class _Pending:
     entries: list[Entry]
     vectors: np.ndarray
     terms: list[list[str]]
-
-
-def dense_text(entry: Entry) -> str:
-    """What is embedded: an FAQ's question alone (a user's message is a question, and the answer's words would
-    dilute the match), a document chunk's heading path and text."""
-    return entry.question if entry.kind == "faq" and entry.question else entry.text
 
 
 class KnowledgeBase:
@@ -209,7 +207,9 @@ class KnowledgeBase:
                 )
 
     def _embed(self, entries: list[Entry]) -> np.ndarray:
-        texts = [dense_text(e) for e in entries]
+        """Vectors of ``Entry.text``: an FAQ's question with its answer (measured on policy_val.jsonl: dense hit@1
+        61.5 vs 56.4 for the question alone, hybrid 66.7 vs 61.5), a chunk's heading path with its text."""
+        texts = [e.text for e in entries]
         parts = [self.embedder.embed(texts[i : i + EMBED_BATCH]) for i in range(0, len(texts), EMBED_BATCH)]
         return np.vstack(parts).astype(np.float32) if parts else np.zeros((0, self.embedder.dimension), np.float32)
 
@@ -285,16 +285,17 @@ class KnowledgeBase:
         fresh = vectors is None
         if fresh:
             vectors = self._embed(entries)
-        self._index = _Index.build(sources, entries, vectors.astype(np.float32), [tokens(e.text) for e in entries])
+        self._index = _Index.build(sources, entries, np.asarray(vectors, np.float32), [tokens(e.text) for e in entries])
         if fresh:
             self._save()
 
     # ------------------------------------------------------------------ search
 
     def search(self, query: str, k: int = 4, kind: str | None = None, mode: SearchMode = "hybrid") -> list[Hit]:
-        """The ``k`` best entries for ``query``: BM25 and dense top-N fused by reciprocal rank fusion
-        (``mode`` "dense" or "bm25" ranks by one retriever only, for comparison). Every hit carries its fused
-        score, its cosine similarity with the query and its raw BM25 score; ``kind`` keeps "faq" or "doc"."""
+        """The ``k`` best entries for ``query``: BM25 and dense top-N fused by reciprocal rank fusion, BM25
+        voting only for entries that cover ``MIN_COVERAGE`` of the query (``mode`` "dense" or "bm25" ranks by
+        one plain retriever, for comparison). Every hit carries its fused score, its cosine similarity with the
+        query and its raw BM25 score; ``kind`` keeps "faq" or "doc"."""
         if kind not in (None, "faq", "doc"):
             raise KBError(f"unknown kind {kind!r}; use 'faq', 'doc' or none")
         if mode not in ("hybrid", "dense", "bm25"):
@@ -307,14 +308,14 @@ class KnowledgeBase:
         index = self._index
         if not index.entries:
             return []
-        dense = index.vectors @ self.embedder.embed([query], kind="query")[0]
-        bm25 = index.bm25.scores(tokens(query))
+        dense = cosines(index.vectors, self.embedder.embed([query], kind="query")[0])
+        bm25, coverage = index.bm25.match(tokens(query))
         rows = np.flatnonzero(index.kinds == kind) if kind else None
         pool = max(CANDIDATES, k)
         fused: dict[int, float] = {}
-        for name, scores in (("dense", dense), ("bm25", bm25)):
-            if mode not in ("hybrid", name):
-                continue
+        rankings = {"dense": dense, "bm25": np.where(coverage >= MIN_COVERAGE, bm25, 0) if mode == "hybrid" else bm25}
+        for name in ("dense", "bm25") if mode == "hybrid" else (mode,):
+            scores = rankings[name]
             ranked = top_k(scores if rows is None else scores[rows], pool, positive=name == "bm25")
             for rank, (i, _) in enumerate(ranked, start=1):
                 row = int(i if rows is None else rows[i])
@@ -323,6 +324,13 @@ class KnowledgeBase:
         return [
             Hit(index.entries[r], fused[r], float(dense[r]), float(bm25[r]), rank) for rank, r in enumerate(best, 1)
         ]
+
+
+def cosines(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Dot products of unit rows with a unit query, by einsum rather than BLAS: a multi-threaded BLAS gemv waits
+    for its threads, and on a busy 2-core machine took 8 ms for 1k rows where einsum takes 0.1 ms (1.5 ms at 10k,
+    16 ms at 100k, as fast as single-threaded BLAS)."""
+    return np.einsum("ij,j->i", vectors, query)
 
 
 def _expand(paths: Sequence[str | Path]) -> list[Path]:

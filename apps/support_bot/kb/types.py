@@ -49,7 +49,7 @@ class Hit:
 
     entry: Entry
     score: float  # reciprocal-rank-fusion score
-    dense: float  # cosine similarity with the query (0 when not retrieved densely)
+    dense: float  # cosine similarity with the query (computed for every hit, also those only BM25 found)
     bm25: float  # BM25 score (0 when no term matched)
     rank: int = 0
 

@@ -109,3 +109,24 @@ def store_url(request) -> Iterator[str]:
     name = new_database(port)
     yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/{name}"
     drop_database(port, name)
+
+
+@pytest.fixture(scope="session")
+def bot_settings(settings, tmp_path_factory):
+    """Settings with a fresh LLMECO_HOME (its own knowledge base and SQLite store) that reuses the user's
+    prepared models and the demo intent model (trained once by `make setup`)."""
+    from apps.support_bot.intents import ensure_intent_model
+    from core.config import load_settings
+
+    intents = ensure_intent_model(settings)
+    home = tmp_path_factory.mktemp("bot-home")
+    (home / "models").symlink_to(settings.models_dir)
+    return load_settings(values={"home": str(home), "apps.support_bot.intent_model": str(intents)})
+
+
+@pytest.fixture(scope="session")
+def demo_bot(bot_settings):
+    """The demo bot as `make demo` sets it up: demo knowledge base ingested, thresholds calibrated."""
+    from apps.support_bot.cli import open_bot
+
+    return open_bot(bot_settings)

@@ -16,14 +16,29 @@ def test_valid_citations_are_kept_and_invented_ones_dropped():
 
 def test_a_missing_citation_is_added_from_the_overlapping_passage():
     g = finalize("Standard shipping takes 3-5 business days.", DOCS)
-    assert g.cited == [2] and g.answer.endswith("[2]")
+    assert g.grounded and g.cited == [2] and g.answer.endswith("[2]")
 
 
-def test_abstention_and_ungrounded_answers_are_not_answers():
-    assert finalize("I don't know.", DOCS).abstained
-    assert finalize("不知道", DOCS).abstained
-    assert finalize("", DOCS).abstained
-    assert finalize("Zebras gallop quickly.", DOCS).abstained  # shares no word with any passage
+def test_abstention_is_recognised_in_both_languages():
+    for said in ("I don't know.", "不知道", ""):
+        g = finalize(said, DOCS)
+        assert g.abstained and not g.grounded
+
+
+def test_answers_from_memory_loops_and_echoed_prompts_are_not_grounded():
+    # Real SmolLM2-135M outputs seen with earlier prompts.
+    assert not finalize("The capital of France is Paris.", DOCS).grounded
+    assert not finalize(
+        "I'm not a customer. I'm a customer. I'm not a customer. I'm a customer. I'm not", DOCS
+    ).grounded
+    assert not finalize("Refunds take 5-7 days.\n\nQuestion: How long do refunds take?", DOCS).grounded
+    assert not finalize("Refunds go back.", []).grounded
+
+
+def test_chinese_grounding_uses_character_bigrams():
+    docs = [Document("中国大陆订单满 299 元包邮，未满 299 元收取运费 15 元。", metadata={"title": "运费"})]
+    assert finalize("满 299 元包邮。", docs).grounded
+    assert not finalize("北京今天会下雨。", docs).grounded
 
 
 def test_untrusted_text_cannot_open_a_chat_turn():

@@ -4,7 +4,7 @@ import pytest
 
 from apps.support_bot.config import Thresholds
 from apps.support_bot.kb.types import KBError
-from apps.support_bot.policy import Signals, calibrate, decide, read_labelled
+from apps.support_bot.policy import PASSAGE_CREDIT, Sample, Signals, calibrate, decide, read_labelled
 
 T = Thresholds(faq_direct=0.8, grounded=0.5, intent_handoff=0.6, intent_smalltalk=0.6)
 
@@ -39,11 +39,20 @@ def test_calibration_finds_thresholds_that_separate_the_labels():
     signals = [s(faq=0.7), s(faq=0.72), s(any_=0.4), s(any_=0.35), s("human_agent", 0.65)]
     labels = ["answer", "answer", "clarify", "clarify", "handoff"]
     strict = Thresholds(faq_direct=0.95, grounded=0.9, intent_handoff=0.9)
-    result = calibrate(signals, labels, strict)
+    result = calibrate([Sample(x, a) for x, a in zip(signals, labels, strict=True)], strict)
     assert result.default_accuracy == pytest.approx(0.4)
     assert result.accuracy == 1.0
     assert 0.4 < result.thresholds.grounded <= 0.7
     assert result.confusion["clarify"] == {"clarify": 2}
+
+
+def test_a_direct_answer_from_the_wrong_faq_counts_as_a_mistake():
+    # Both questions score 0.7 against an FAQ, but only the first one's FAQ is the right one: calibration must
+    # not answer the second one directly (it may still be answered from passages, which include the right one).
+    samples = [Sample(s(faq=0.7), "answer", True, True), Sample(s(faq=0.6), "answer", False, True)]
+    result = calibrate(samples, T)
+    assert result.accuracy == pytest.approx((1 + PASSAGE_CREDIT) / 2)  # FAQ answer + passage answer
+    assert 0.6 < result.thresholds.faq_direct <= 0.7 and result.thresholds.grounded <= 0.6
 
 
 def test_read_labelled_names_the_bad_line(tmp_path):

@@ -88,3 +88,30 @@ def test_damaged_parts_fail_the_checksum(settings, tmp_path):
     with pytest.raises(ModelLoadError, match="SHA-256"):
         damaged.files(tmp_path)
     assert not (tmp_path / "whisper-damaged").exists()  # nothing half-written is left behind
+
+
+def test_opt_in_chinese_chat_model_is_registered_but_not_required(settings):
+    spec = registry.get("qwen2.5-coder-0.5b-instruct")
+    assert spec.optional and "zh" in spec.languages and spec.engine == "llamacpp"
+    assert spec.name not in EMBEDDED  # `make setup` skips it unless its packages are installed
+
+
+@pytest.mark.slow
+def test_opt_in_qwen_gguf_joined_verified_and_speaks_chinese(settings):
+    spec = registry.get("qwen2.5-coder-0.5b-instruct")
+    if not spec.provider.installed():
+        pytest.skip("opt-in model not installed: `llmeco models install qwen2.5-coder-0.5b-instruct`")
+    files = registry.prepare(spec.name, settings)
+    assert files.gguf == files.path and files.path.name == "model.gguf"
+    assert sha256_of([files.path]) == spec.provider.sha256
+    assert not any(p.name.startswith("part0") for p in files.path.parent.iterdir())  # parts are not copied
+
+    from core.text import GenerationParams, load_text_engine
+
+    engine = load_text_engine(spec.name, settings)  # registered GGUF model: auto picks llama.cpp
+    assert engine.engine_name == "llamacpp"
+    reply = engine.chat(
+        [{"role": "user", "content": "中国的首都是哪里？请用中文回答。"}], GenerationParams(max_new_tokens=24)
+    )
+    assert "北京" in reply.text
+    engine.close()

@@ -68,3 +68,16 @@ def test_top_k_orders_and_bounds():
     assert [i for i, _ in top_k(scores, 10)] == [1, 4, 3, 0, 2]
     assert [i for i, _ in top_k(scores, 10, positive=True)] == [1, 4, 3, 0]
     assert top_k(scores, 0) == []
+
+
+def test_coverage_is_the_share_of_query_idf_a_document_holds():
+    bm25 = BM25().build(DOCS)
+    scores, coverage = bm25.match(["refund", "card"])
+    np.testing.assert_allclose(scores, okapi(DOCS, ["refund", "card"]), rtol=1e-5)
+    idf = {t: math.log(1 + (5 - df + 0.5) / (df + 0.5)) for t, df in (("refund", 2), ("card", 1))}
+    np.testing.assert_allclose(coverage, [idf["refund"] / sum(idf.values()), 0, 1, 0, 0], rtol=1e-5)
+    unknown = math.log(1 + 5.5 / 0.5)  # a word the corpus lacks counts with the highest IDF
+    _, partial = bm25.match(["tent", "zzz"])
+    assert partial[3] == pytest.approx(math.log(1 + 4.5 / 1.5) / (math.log(1 + 4.5 / 1.5) + unknown), rel=1e-5)
+    assert [i for i, _ in bm25.top(["refund", "card"], k=5, min_coverage=0.5)] == [2]
+    np.testing.assert_allclose(bm25.scores(["refund", "card"]), scores)  # matching leaves the index unchanged
