@@ -40,6 +40,7 @@ class EmbeddingSettings(_Section):
     model: str = "all-minilm-l6-v2"
     device: str = "auto"
     batch_size: int = 32
+    threads: int | None = None  # CPU threads for numpy engines (use-multilingual-v3); None = 1
 
 
 class ServerSettings(_Section):
