@@ -4,6 +4,7 @@ a clarifying question or a handoff ticket. Every turn is stored (PII redacted)."
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import uuid
@@ -34,6 +35,8 @@ from core.errors import InvalidRequestError
 from core.models import registry
 
 MAX_QUESTION_CHARS = 2000
+# A short message that points back ("how long does that take?", "那个多少钱？") continues the previous question.
+_FOLLOW_UP = re.compile(r"\b(that|it|this|those|these|they|them|there)\b|这个|那个|它|这样", re.IGNORECASE)
 
 CLARIFY = {
     "en": (
@@ -244,10 +247,12 @@ class SupportBot:
         return sorted(hits, key=lambda h: h.entry.lang != lang)[: self.config.top_k]
 
     def _retrieve(self, question: str, history) -> list[Hit]:
-        """Search with the question; a short follow-up ("and for express?") is also tried with the previous
-        customer question in front, keeping whichever finds the closer match."""
-        hits = self.search(question)
+        """Search with the question. A short message that points back is searched together with the previous
+        customer question; another short one that finds nothing close is retried that way too."""
         previous = next((m.text for m in reversed(history) if m.role == "user"), None)
+        if previous and _FOLLOW_UP.search(question) and len(question) < 60:
+            return self.search(f"{previous} {question}")
+        hits = self.search(question)
         best = max((h.dense for h in hits), default=0.0)
         if previous and best < self.thresholds.grounded and len(question) < 60:
             contextual = self.search(f"{previous} {question}")
@@ -261,7 +266,7 @@ class SupportBot:
         sources: list[dict] = []
         ticket = None
         if decision.mode == "faq":
-            best = max((h for h in hits if h.entry.kind == "faq"), key=lambda h: h.dense)
+            best = max((h for h in hits if h.entry.kind == "faq"), key=lambda h: h.question_match)
             answer = best.entry.answer or best.entry.text
             sources = [_source(best, cited=True)]
             yield "delta", answer
@@ -297,7 +302,7 @@ class SupportBot:
                 else:
                     text += value
                     yield "delta", value
-        result = grounded.finalize(text, docs)
+        result = grounded.finalize(text, docs, question)
         if result.abstained:
             return "", [], Decision("clarify", "clarify", "the model found no answer in the passages")
         if not result.grounded:
@@ -315,7 +320,7 @@ def _expected_found(expected: tuple[str, ...], hits: list[Hit]) -> tuple[bool | 
     if not expected:
         return None, None
     faqs = [h for h in hits if h.entry.kind == "faq"]
-    best_faq = max(faqs, key=lambda h: h.dense) if faqs else None
+    best_faq = max(faqs, key=lambda h: h.question_match) if faqs else None
     faq_ok = best_faq is not None and best_faq.entry.id in expected
     return faq_ok, any(h.entry.id in expected or h.entry.source_id in expected for h in hits)
 

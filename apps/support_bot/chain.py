@@ -135,16 +135,18 @@ def degenerate(answer: str) -> bool:
     return looping or any(m in answer for m in ("Context:", "Question:", "资料：", "问题："))
 
 
-def finalize(answer: str, docs: Sequence[Document], min_support: float = 0.6) -> Grounded:
-    """Check the model's answer: abstention, grounding in the passages (at least ``min_support`` of its words),
-    citations that exist, and a citation added when the model gave none (the passage it overlaps most)."""
+def finalize(answer: str, docs: Sequence[Document], question: str = "", min_support: float = 0.6) -> Grounded:
+    """Check the model's answer: abstention, grounding in the passages (at least ``min_support`` of its words,
+    and not just the question echoed back), citations that exist, and a citation added when the model gave none
+    (the passage it overlaps most)."""
     text = answer.strip()
     if not text or any(m in text.lower() for m in _ABSTAIN_MARKERS):
         return Grounded(text, True, False, [])
     cited = sorted({int(n) for n in _CITATION.findall(text) if 1 <= int(n) <= len(docs)})
     text = _CITATION.sub(lambda m: m[0] if 1 <= int(m[1]) <= len(docs) else "", text).strip()
     body = _CITATION.sub("", text)
-    if not docs or degenerate(body) or support(body, "\n".join(d.page_content for d in docs)) < min_support:
+    echo = bool(question) and support(body, question) >= 0.8
+    if not docs or echo or degenerate(body) or support(body, "\n".join(d.page_content for d in docs)) < min_support:
         return Grounded(text, False, False, [])
     if not cited:
         scores = [support(body, d.page_content) for d in docs]

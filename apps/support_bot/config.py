@@ -19,7 +19,7 @@ class _Section(BaseModel):
 class Thresholds(_Section):
     """Calibrated on ``shared_data/support_bot/policy_val.jsonl`` by ``llmeco bot calibrate``."""
 
-    faq_direct: float = 0.60  # dense similarity of the best FAQ (question + answer) above which its answer is returned
+    faq_direct: float = 0.75  # similarity with an FAQ's question above which its answer is returned as is
     grounded: float = 0.35  # best dense similarity above which the chain may write an answer from passages
     intent_handoff: float = 0.60  # confidence of the human_agent intent that hands over at once
     intent_smalltalk: float = 0.60  # confidence of greeting/thanks intents answered without retrieval

@@ -31,7 +31,7 @@ MAX_CLARIFY_STREAK = 2
 class Signals:
     intent: str
     intent_confidence: float
-    best_faq: float  # best dense similarity of an FAQ entry (0 when none)
+    best_faq: float  # best similarity of the query with an FAQ's question (0 when none)
     best_any: float  # best dense similarity of any entry
     clarify_streak: int = 0  # clarifications in a row just before this question
 
@@ -44,7 +44,7 @@ class Decision:
 
 
 def signals_from(intent: str, confidence: float, hits: Sequence[Hit], clarify_streak: int = 0) -> Signals:
-    faq = [h.dense for h in hits if h.entry.kind == "faq"]
+    faq = [h.question_match for h in hits if h.entry.kind == "faq"]
     return Signals(intent, confidence, max(faq, default=0.0), max((h.dense for h in hits), default=0.0), clarify_streak)
 
 

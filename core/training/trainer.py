@@ -105,13 +105,15 @@ def _run_dir(cfg: TrainConfig, settings: Settings) -> Path:
     return settings.runs_dir / name
 
 
-def train(cfg: TrainConfig, settings: Settings) -> TrainResult:
-    """Prepare the data (errors surface before any model loads), fine-tune, and write the run folder."""
+def train(cfg: TrainConfig, settings: Settings, progress: bool = True) -> TrainResult:
+    """Prepare the data (errors surface before any model loads), fine-tune, and write the run folder.
+    ``progress=False`` keeps the console quiet (apps that train as one step of a bigger job)."""
     from transformers import (
         AutoModelForSequenceClassification,
         AutoTokenizer,
         DataCollatorWithPadding,
         EarlyStoppingCallback,
+        PrinterCallback,
         Trainer,
         TrainingArguments,
     )
@@ -170,7 +172,8 @@ def train(cfg: TrainConfig, settings: Settings) -> TrainResult:
         model = _add_lora(model, cfg, chosen)
     if is_main_process():
         runs.start_run(run_dir, cfg, chosen, data, base_ref=cfg.model, base_path=base_path, task=task)
-        _print_chosen(chosen, len(train_feats), len(val_feats), run_dir)
+        if progress:
+            _print_chosen(chosen, len(train_feats), len(val_feats), run_dir)
 
     early = cfg.early_stopping_patience is not None and bool(val_feats)
     metric = "macro_f1" if task == "classification" else "loss"
@@ -206,7 +209,7 @@ def train(cfg: TrainConfig, settings: Settings) -> TrainResult:
         remove_unused_columns=False,
         dataloader_num_workers=0,
     )
-    callbacks = [RichProgress(), MetricsLogger(run_dir)]
+    callbacks = [RichProgress(), MetricsLogger(run_dir)] if progress else [MetricsLogger(run_dir)]
     if early:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
     trainer = Trainer(
@@ -218,6 +221,8 @@ def train(cfg: TrainConfig, settings: Settings) -> TrainResult:
         compute_metrics=_classification_metrics if task == "classification" else None,
         callbacks=callbacks,
     )
+    if not progress:
+        trainer.remove_callback(PrinterCallback)  # the per-step log lines
     if threading.current_thread() is threading.main_thread():
         # `kill` / container stop: unwind like Ctrl+C so the run is recorded as interrupted (resumable).
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

@@ -104,6 +104,7 @@ class KnowledgeBase:
         self.name = self.root.name
         self.embedder = embedder
         self.embedder_name = embedder.model_name
+        self._question_vectors: dict[tuple[str, str], np.ndarray] = {}
         self._write_lock = threading.Lock()
         self._index = _Index.build({}, [], np.zeros((0, embedder.dimension), dtype=np.float32), [])
         with self._write_lock:
@@ -308,7 +309,8 @@ class KnowledgeBase:
         index = self._index
         if not index.entries:
             return []
-        dense = cosines(index.vectors, self.embedder.embed([query], kind="query")[0])
+        query_vector = self.embedder.embed([query], kind="query")[0]
+        dense = cosines(index.vectors, query_vector)
         bm25, coverage = index.bm25.match(tokens(query))
         rows = np.flatnonzero(index.kinds == kind) if kind else None
         pool = max(CANDIDATES, k)
@@ -321,9 +323,22 @@ class KnowledgeBase:
                 row = int(i if rows is None else rows[i])
                 fused[row] = fused.get(row, 0.0) + 1.0 / (RRF_K + rank)
         best = sorted(fused, key=lambda r: (-fused[r], -dense[r]))[:k]
-        return [
+        hits = [
             Hit(index.entries[r], fused[r], float(dense[r]), float(bm25[r]), rank) for rank, r in enumerate(best, 1)
         ]
+        for hit in hits:
+            if hit.entry.kind == "faq" and hit.entry.question:
+                hit.question_match = float(self._question_vector(hit.entry) @ query_vector)
+        return hits
+
+    def _question_vector(self, entry: Entry) -> np.ndarray:
+        """An FAQ's question alone, embedded once and cached: "is this the FAQ's question?" is a sharper test
+        for answering with the FAQ verbatim than the question+answer vector retrieval ranks by."""
+        key = (entry.id, entry.question)
+        vector = self._question_vectors.get(key)
+        if vector is None:
+            vector = self._question_vectors[key] = self.embedder.embed([entry.question], kind="query")[0]
+        return vector
 
 
 def cosines(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:

@@ -52,6 +52,7 @@ class Hit:
     dense: float  # cosine similarity with the query (computed for every hit, also those only BM25 found)
     bm25: float  # BM25 score (0 when no term matched)
     rank: int = 0
+    question_match: float = 0.0  # FAQ entries: cosine of the query with the FAQ's question alone
 
     def to_dict(self) -> dict:
         return {
@@ -63,6 +64,7 @@ class Hit:
             "score": round(self.score, 4),
             "dense": round(self.dense, 4),
             "bm25": round(self.bm25, 4),
+            "question_match": round(self.question_match, 4),
         }
 
 

@@ -33,6 +33,8 @@ def test_answers_from_memory_loops_and_echoed_prompts_are_not_grounded():
     ).grounded
     assert not finalize("Refunds take 5-7 days.\n\nQuestion: How long do refunds take?", DOCS).grounded
     assert not finalize("Refunds go back.", []).grounded
+    question = "How long do refunds take?"
+    assert not finalize("How long do refunds take? [1]", DOCS, question).grounded  # the question echoed back
 
 
 def test_chinese_grounding_uses_character_bigrams():
