@@ -97,7 +97,7 @@ def demo(settings, out_dir: Path) -> dict:
         **{f"accuracy_{lang}": sum(ok) / len(ok) for lang, ok in by_language.items()},
         **{f"n_{lang}": len(ok) for lang, ok in by_language.items()},
         "errors": result["errors"],
-        "confusion_png": str(png.relative_to(ROOT)),
+        "confusion_png": str(png.relative_to(ROOT) if png.is_relative_to(ROOT) else png),
     }
 
 

@@ -29,7 +29,7 @@ def sources_markdown(sources: list[dict]) -> str:
     if not sources:
         return ""
     lines = [
-        f"[{i}] {s.get('question') or s['title']} — {s['source']} (score {s['score']:.3f})"
+        f"[{i}] {s.get('question') or s['title']} — {s['source']} (match {max(s['dense'], s['question_match']):.2f})"
         for i, s in enumerate(sources, 1)
     ]
     return "\n\n<small>Sources 来源:<br>" + "<br>".join(lines) + "</small>"
