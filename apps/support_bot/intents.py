@@ -3,8 +3,9 @@
 
 Recipe: all-MiniLM-L6-v2 fine-tuned as a sequence classifier through ``core.training``, ensembled (mean
 log-probability) with logistic regressions over frozen sentence embeddings and over character + word TF-IDF.
-MiniLM is English-only; the multilingual USE embeddings and character n-grams carry Chinese, and on Banking77
-the views together make fewer errors than any one alone (``benchmarks/support_bot_intents.py``).
+Every view also learns each intent's name as one example of it. MiniLM is English-only: its views sit out on
+Chinese text, which the multilingual USE embeddings and character n-grams carry. On Banking77 the views together
+make fewer errors than any one alone (``benchmarks/support_bot_intents.py``).
 
 A model folder holds ``intents.json`` (recipe, labels, what it was trained on), ``encoder/`` (a core run
 folder) and ``heads.npz`` (the regressions as plain arrays: no pickle, so loading a folder never runs code)."""
@@ -92,9 +93,9 @@ def _fit_heads(texts: list[str], labels: list[str], settings: Settings) -> dict[
     """One regression per frozen view; returns the arrays ``heads.npz`` stores."""
     y = np.array(labels)
     arrays: dict[str, np.ndarray] = {}
-    vectorizers = _vectorizers()
+    vectorizers = [v.fit(texts) for v in _vectorizers()]
     views = {name: load_embedder(name, settings).embed(texts) for name in EMBEDDING_VIEWS}
-    views["tfidf"] = sparse.hstack([v.fit_transform(texts) for v in vectorizers]).tocsr()
+    views["tfidf"] = _tfidf(vectorizers, texts)
     for name, features in views.items():
         clf = LogisticRegression(C=LR_C, max_iter=3000).fit(features, y)
         arrays[f"{name}.coef"], arrays[f"{name}.intercept"] = clf.coef_.astype(np.float32), clf.intercept_

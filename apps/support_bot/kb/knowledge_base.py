@@ -326,19 +326,19 @@ class KnowledgeBase:
         hits = [
             Hit(index.entries[r], fused[r], float(dense[r]), float(bm25[r]), rank) for rank, r in enumerate(best, 1)
         ]
-        for hit in hits:
-            if hit.entry.kind == "faq" and hit.entry.question:
-                hit.question_match = float(self._question_vector(hit.entry) @ query_vector)
+        faqs = [h for h in hits if h.entry.kind == "faq" and h.entry.question]
+        for hit, vector in zip(faqs, self._question_vectors_for([h.entry for h in faqs]), strict=True):
+            hit.question_match = float(vector @ query_vector)
         return hits
 
-    def _question_vector(self, entry: Entry) -> np.ndarray:
-        """An FAQ's question alone, embedded once and cached: "is this the FAQ's question?" is a sharper test
-        for answering with the FAQ verbatim than the question+answer vector retrieval ranks by."""
-        key = (entry.id, entry.question)
-        vector = self._question_vectors.get(key)
-        if vector is None:
-            vector = self._question_vectors[key] = self.embedder.embed([entry.question], kind="query")[0]
-        return vector
+    def _question_vectors_for(self, entries: list[Entry]) -> list[np.ndarray]:
+        """FAQ questions alone, embedded once (in one batch) and cached: "is this the FAQ's question?" is a
+        sharper test for answering with the FAQ verbatim than the question+answer vector retrieval ranks by."""
+        missing = [e for e in entries if (e.id, e.question) not in self._question_vectors]
+        if missing:
+            vectors = self.embedder.embed([e.question for e in missing], kind="query")
+            self._question_vectors.update({(e.id, e.question): v for e, v in zip(missing, vectors, strict=True)})
+        return [self._question_vectors[(e.id, e.question)] for e in entries]
 
 
 def cosines(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:

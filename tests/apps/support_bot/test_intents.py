@@ -3,6 +3,7 @@ held-out accuracy), atomic retraining, and train-then-score evaluation."""
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from pathlib import Path
@@ -29,6 +30,12 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 def write(tmp_path: Path, content: str | bytes, name: str = "intents.csv") -> Path:
     path = tmp_path / name
     path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    return path
+
+
+def write_rows(path: Path, rows: list[tuple[str, str]]) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as f:
+        csv.writer(f).writerows([("text", "label"), *rows])
     return path
 
 
@@ -133,13 +140,13 @@ def test_failed_retrain_keeps_the_old_model(home_settings, demo_model, tmp_path)
 
 
 @pytest.mark.slow
-def test_evaluate_intents_on_a_small_subset(tmp_path, settings):
+def test_evaluate_intents_on_a_small_subset(tmp_path, settings, capfd):
     keep = {"refund", "shipping", "greeting", "human_agent"}
     rows = [r for r in read_intent_csv(SHARED_DATA / "intents.csv") if r[1] in keep]
     test_rows = [r for r in read_intent_csv(SHARED_DATA / "intents_test.csv") if r[1] in keep]
-    train = write(tmp_path, "text,label\n" + "".join(f'"{t}",{label}\n' for t, label in rows), "train.csv")
-    test = write(tmp_path, "text,label\n" + "".join(f'"{t}",{label}\n' for t, label in test_rows), "test.csv")
+    train, test = write_rows(tmp_path / "train.csv", rows), write_rows(tmp_path / "test.csv", test_rows)
     result = evaluate_intents(train, test, settings, progress=False)
+    assert capfd.readouterr().out == ""  # stdout stays clean for `eval-intents --json`
     assert (result["n_train"], result["n_test"], result["n_labels"]) == (64, 12, 4)
     assert result["accuracy"] >= 0.9 and result["macro_f1"] >= 0.9  # measured 1.0
     assert result["labels"] == sorted(keep) and sum(map(sum, result["confusion_matrix"])) == 12

@@ -198,10 +198,14 @@ def test_reopening_finds_the_same_results_without_re_embedding(built, use):
     assert counting.texts == 0
     assert len(again) == len(kb) and [s.to_dict() for s in again.sources()] == [s.to_dict() for s in kb.sources()]
     query = "Where can I see the tracking number?"
-    assert [(h.entry.id, round(h.score, 6)) for h in again.search(query)] == [
+    hits = again.search(query)
+    assert [(h.entry.id, round(h.score, 6)) for h in hits] == [
         (h.entry.id, round(h.score, 6)) for h in kb.search(query)
     ]
-    assert counting.texts == 1  # the query only
+    questions = sum(h.entry.kind == "faq" for h in hits)
+    assert counting.texts == 1 + questions  # the query, and each FAQ hit's question (for question_match)
+    again.search(query)
+    assert counting.texts == 2 + questions  # FAQ questions are embedded once and cached
     meta = json.loads((kb.root / "meta.json").read_text())
     assert meta["embedding_model"] == "use-multilingual-v3" and meta["dimension"] == 512 and meta["entries"] == 13
     assert np.load(kb.root / "vectors.npy").shape == (13, 512)
