@@ -27,6 +27,8 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from machine_info import cpu_name  # noqa: E402
+
 from core.config import load_settings  # noqa: E402
 from core.models import registry  # noqa: E402
 from core.text import GenerationParams, Request, load_text_engine  # noqa: E402
@@ -224,7 +226,7 @@ def main() -> None:
         "factual_qa_questions": len(QA),
         "machine": {
             "platform": platform.platform(),
-            "processor": _cpu_name(),
+            "processor": cpu_name(),
             "threads": args.threads,
             "torch": torch.__version__,
         },
@@ -237,16 +239,6 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=2))
     console.print(f"wrote {out}")
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import subprocess
 import sys
@@ -32,6 +31,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from machine_info import machine  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "results"
 
 
@@ -44,19 +46,13 @@ def summary(ms: list[float]) -> dict:
     return {"n": len(ms), "p50_ms": round(pct(ms, 50), 1), "p95_ms": round(pct(ms, 95), 1)}
 
 
-def machine() -> dict:
-    return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
-
-
 def scratch_settings(settings):
     """Settings for a throwaway LLMECO_HOME (own KB and store) that reuses the prepared models and intent model."""
     from apps.support_bot.intents import ensure_intent_model
-    from core.config import load_settings
+    from tests.conftest import settings_in
 
     intents = str(ensure_intent_model(settings))
-    home = Path(tempfile.mkdtemp(prefix="llmeco-bench-"))
-    (home / "models").symlink_to(settings.models_dir)
-    return load_settings(values={"home": str(home), "apps.support_bot.intent_model": intents})
+    return settings_in(tempfile.mkdtemp(prefix="llmeco-bench-"), **{"apps.support_bot.intent_model": intents})
 
 
 def bench_answer(settings, runs: int) -> dict:
@@ -77,13 +73,12 @@ def bench_answer(settings, runs: int) -> dict:
             reply = bot.ask(q)
             answer_ms.append((time.perf_counter() - t) * 1000)
             modes[reply.mode] = modes.get(reply.mode, 0) + 1
-    faq_ms = answer_ms  # every question is an FAQ's own wording: all should be direct hits
     return {
         "data": f"the demo KB's {len(questions)} FAQ questions (en + zh) x {runs}",
         "modes": modes,
         "baseline_retrieval_only": summary(search_ms),
-        "direct_faq_answer": summary(faq_ms),
-        "p95_ratio_vs_retrieval": round(pct(faq_ms, 95) / pct(search_ms, 95), 2),
+        "direct_faq_answer": summary(answer_ms),  # every question is an FAQ's own wording
+        "p95_ratio_vs_retrieval": round(pct(answer_ms, 95) / pct(search_ms, 95), 2),
         "goal": "p95 < 150 ms",
     }
 
@@ -172,7 +167,11 @@ def bench_load(settings, sessions: int, seconds: float, questions_file: Path) ->
         loaded = _sessions(url, questions, sessions, seconds)
     finally:
         server.terminate()
-        server.wait(timeout=60)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # uvicorn waits for in-flight requests; the results are in already
+            server.kill()
+            server.wait()
     store = Store(f"sqlite:///{home / 'support_bot' / 'bot.db'}")
     missing = {
         sid: (2 * n, store.message_count(sid))

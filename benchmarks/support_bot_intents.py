@@ -15,7 +15,6 @@ import argparse
 import csv
 import json
 import os
-import platform
 import re
 import shlex
 import sys
@@ -26,6 +25,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from machine_info import machine  # noqa: E402
+
 BANKING77 = ROOT.parent / "shared" / "datasets" / "banking77" / "banking_data"
 OUT = ROOT / "benchmarks" / "results"
 GOALS = {"full": 0.945, "10-shot": 0.88}
@@ -120,9 +122,7 @@ def run(
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": command or "python benchmarks/support_bot_intents.py",
         "machine": {
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
+            **machine(),
             "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
             "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         },

@@ -25,7 +25,6 @@ import csv
 import io
 import json
 import os
-import platform
 import random
 import sys
 import tempfile
@@ -41,6 +40,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from machine_info import machine  # noqa: E402
 
 from apps.support_bot.config import SHARED_DATA  # noqa: E402
 from apps.support_bot.kb.knowledge_base import CANDIDATES, MIN_COVERAGE, RRF_K, KnowledgeBase, cosines  # noqa: E402
@@ -308,10 +309,7 @@ def run(
         "policy_val": quality,
         "goal": "p95 < 30 ms at 10k entries on CPU",
         "machine": {
-            "platform": platform.platform(),
-            "processor": _cpu_name(),
-            "cpu_count": os.cpu_count(),
-            "python": platform.python_version(),
+            **machine(),
             "numpy": np.__version__,
             "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
             "load_average_at_start": load_at_start,
@@ -392,16 +390,6 @@ def print_table(record: dict) -> None:
 def _rates(q: dict) -> str:
     modes = ("hybrid", "bm25", "dense")
     return ", ".join(f"{m} {q[m]['hit@1']:.1f}/{q[m]['hit@5']:.1f}" for m in modes) + " (hit@1/@5)"
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def main() -> None:

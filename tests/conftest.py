@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -14,6 +15,15 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import pytest  # noqa: E402
 
 from core.config import Settings, load_settings  # noqa: E402
+
+
+def settings_in(home, **values) -> Settings:
+    """Settings whose LLMECO_HOME is ``home`` (runs, stores, knowledge bases) while the prepared model cache
+    stays the user's, linked in as ``home/models`` so nothing is converted again. ``values``: dotted settings."""
+    from pathlib import Path
+
+    (Path(home) / "models").symlink_to(load_settings().models_dir, target_is_directory=True)
+    return load_settings(values={"home": str(home), **values})
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +58,25 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def portal_running(settings: Settings):
+    """The demo portal on a free port in this process; yields its URL. Skips without Debian chromium, which the
+    browser tests that use it drive."""
+    import shutil
+
+    if not shutil.which("chromium"):
+        pytest.skip("Debian chromium is not installed (apt-get install chromium; .ci/run does this)")
+    from apps.portal import build_portal
+
+    port = free_port()
+    portal = build_portal(settings)
+    portal.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        portal.close()
 
 
 class ServerThread:

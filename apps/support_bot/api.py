@@ -3,6 +3,7 @@ management, the handoff queue and analytics. An API key is required when ``apps.
 
 from __future__ import annotations
 
+import itertools
 import json
 import secrets
 from collections.abc import Iterator
@@ -75,7 +76,7 @@ def create_api(bot: SupportBot, *, api_key: str | None = None, max_upload_mb: in
         first = next(events)  # raise bad-request errors before the 200 response starts
 
         def sse() -> Iterator[str]:
-            for kind, value in _chain_first(first, events):
+            for kind, value in itertools.chain([first], events):
                 payload = {"type": "delta", "text": value} if kind == "delta" else {"type": "reply", **value.to_dict()}
                 yield f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
@@ -133,8 +134,3 @@ def create_api(bot: SupportBot, *, api_key: str | None = None, max_upload_mb: in
         return bot.store.stats(days=max(1, min(days, 3650))).to_dict()
 
     return api
-
-
-def _chain_first(first, rest):
-    yield first
-    yield from rest

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import portal_running
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -14,15 +14,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 @pytest.fixture(scope="module")
 def portal_url(settings):
-    if not shutil.which("chromium"):
-        pytest.skip("Debian chromium is not installed (apt-get install chromium; .ci/run does this)")
-    from apps.portal import build_portal
-
-    port = free_port()
-    portal = build_portal(settings)
-    portal.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{port}"
-    portal.close()
+    with portal_running(settings) as url:
+        yield url
 
 
 def test_playground_chat_in_browser(portal_url, tmp_path):

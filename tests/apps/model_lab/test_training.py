@@ -14,7 +14,7 @@ from core.models import user_models
 from core.serving.pool import ModelPool
 from core.training import runs
 from core.training.plots import read_metrics
-from tests.apps.model_lab.conftest import lab_settings_in
+from tests.conftest import settings_in
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +24,7 @@ QUICK = "max_steps=2 eval_steps=1 save_steps=2"
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    settings = lab_settings_in(tmp_path_factory.mktemp("lab-home"))
+    settings = settings_in(tmp_path_factory.mktemp("lab-home"))
     manager = JobManager(settings)
     yield settings, manager
     manager.stop_all(grace=5)

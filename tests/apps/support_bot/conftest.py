@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, settings_in
 
 
 def _pg_binary(name: str) -> str | None:
@@ -116,12 +116,9 @@ def bot_settings(settings, tmp_path_factory):
     """Settings with a fresh LLMECO_HOME (its own knowledge base and SQLite store) that reuses the user's
     prepared models and the demo intent model (trained once by `make setup`)."""
     from apps.support_bot.intents import ensure_intent_model
-    from core.config import load_settings
 
     intents = ensure_intent_model(settings)
-    home = tmp_path_factory.mktemp("bot-home")
-    (home / "models").symlink_to(settings.models_dir)
-    return load_settings(values={"home": str(home), "apps.support_bot.intent_model": str(intents)})
+    return settings_in(tmp_path_factory.mktemp("bot-home"), **{"apps.support_bot.intent_model": str(intents)})
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ from apps.support_bot.intents import (
 from core.config import load_settings
 from core.data import DataError
 from core.errors import UnknownModelError
+from tests.conftest import settings_in
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -79,9 +80,7 @@ def test_read_intent_csv_wants_a_csv(tmp_path):
 @pytest.fixture(scope="module")
 def home_settings(tmp_path_factory, settings):
     """A fresh LLMECO_HOME (no intent model yet) sharing the real model cache."""
-    home = tmp_path_factory.mktemp("intents-home")
-    (home / "models").symlink_to(settings.models_dir)
-    return load_settings(None, [f"home={home}"])
+    return settings_in(tmp_path_factory.mktemp("intents-home"))
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from core.config import load_settings
 from core.training.config import TrainConfig
 from core.training.trainer import train
+from tests.conftest import settings_in
 
 FACTS = Path(__file__).resolve().parents[3] / "shared_data" / "finetune" / "facts_train.jsonl"
 TINY = {"max_steps": 2, "max_length": 64, "lora": {"r": 4}, "eval_steps": 1, "save_steps": 2}
@@ -13,9 +13,7 @@ TINY = {"max_steps": 2, "max_length": 64, "lora": {"r": 4}, "eval_steps": 1, "sa
 @pytest.fixture(scope="session")
 def user_home(tmp_path_factory, settings):
     """A fresh LLMECO_HOME that shares the real model cache (no re-conversion)."""
-    home = tmp_path_factory.mktemp("home")
-    (home / "models").symlink_to(settings.models_dir)
-    return load_settings(None, [f"home={home}"])
+    return settings_in(tmp_path_factory.mktemp("home"))
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,26 @@
+"""What every benchmark records about the machine it ran on."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def machine() -> dict:
+    return {
+        "platform": platform.platform(),
+        "processor": cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+    }
