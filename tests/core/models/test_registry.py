@@ -90,21 +90,26 @@ def test_damaged_parts_fail_the_checksum(settings, tmp_path):
     assert not (tmp_path / "whisper-damaged").exists()  # nothing half-written is left behind
 
 
-def test_opt_in_chinese_chat_model_is_registered_but_not_required(settings):
-    spec = registry.get("qwen2.5-coder-0.5b-instruct")
+QWEN = ["qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct"]
+
+
+@pytest.mark.parametrize("name", QWEN)
+def test_opt_in_chinese_chat_model_is_registered_but_not_required(settings, name):
+    spec = registry.get(name)
     assert spec.optional and "zh" in spec.languages and spec.engine == "llamacpp"
     assert spec.name not in EMBEDDED  # `make setup` skips it unless its packages are installed
 
 
 @pytest.mark.slow
-def test_opt_in_qwen_gguf_joined_verified_and_speaks_chinese(settings):
-    spec = registry.get("qwen2.5-coder-0.5b-instruct")
+@pytest.mark.parametrize("name", QWEN)
+def test_opt_in_qwen_gguf_joined_verified_and_speaks_chinese(settings, name):
+    spec = registry.get(name)
     if not spec.provider.installed():
-        pytest.skip("opt-in model not installed: `llmeco models install qwen2.5-coder-0.5b-instruct`")
+        pytest.skip(f"opt-in model not installed: `llmeco models install {name}`")
     files = registry.prepare(spec.name, settings)
     assert files.gguf == files.path and files.path.name == "model.gguf"
     assert sha256_of([files.path]) == spec.provider.sha256
-    assert not any(p.name.startswith("part0") for p in files.path.parent.iterdir())  # parts are not copied
+    assert not any(p.name.startswith("part") for p in files.path.parent.iterdir())  # parts are not copied
 
     from core.text import GenerationParams, load_text_engine
 
