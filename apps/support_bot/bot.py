@@ -100,7 +100,8 @@ class SupportBot:
         self.thresholds = active_thresholds(settings, self.config)
         self._chains: dict[str, object] = {}
         self._chat = None
-        self._chat_lock = threading.Lock()
+        self._chat_lock = threading.Lock()  # loads the chat model once
+        self._generating = threading.Lock()  # one answer at a time: the engine is not re-entrant
 
     # ----- configuration -------------------------------------------------------------------------------------
     @property
@@ -126,7 +127,7 @@ class SupportBot:
                     self._chat = CoreChatModel(engine=engine, max_tokens=120, temperature=0.0)
                 company = self.config.company_zh if lang == "zh" else self.config.company
                 retriever = grounded.KBRetriever(search=self.search)
-                self._chains[lang] = (grounded.build_chain(self._chat, retriever, company, lang), threading.Lock())
+                self._chains[lang] = grounded.build_chain(self._chat, retriever, company, lang)
         return self._chains[lang]
 
     # ----- answering ---------------------------------------------------------------------------------------------
@@ -271,7 +272,7 @@ class SupportBot:
             sources = [_source(best, cited=True)]
             yield "delta", answer
         elif decision.mode == "generate" and (lang == "en" or self.writes_chinese):
-            answer, sources, decision = yield from self._generate(question, lang, history, decision)
+            answer, sources, decision = yield from self._generate(question, lang, history, decision, hits)
         elif decision.mode == "generate":  # Chinese without a Chinese-capable model: quote the best passage
             answer, sources = _quote(hits, lang)
             decision = Decision("answer", "passage", decision.reason + "; quoted (no Chinese chat model)")
@@ -289,19 +290,26 @@ class SupportBot:
             yield "delta", answer
         return answer, sources, decision, ticket
 
-    def _generate(self, question, lang, history, decision):
+    def _generate(self, question, lang, history, decision, hits):
         """A grounded answer from the chain; when the model abstains: clarify; when its answer is not supported
-        by the passages (small models loop or answer from memory): quote the best passage instead."""
-        chain, lock = self._chain(lang)
+        by the passages (small models loop or answer from memory) or the model stays busy with other customers
+        longer than ``generation_wait_s``: quote the best passage instead."""
+        chain = self._chain(lang)
+        if not self._generating.acquire(timeout=self.config.generation_wait_s):
+            answer, sources = _quote(hits, lang)
+            yield "delta", answer
+            return answer, sources, Decision("answer", "passage", decision.reason + "; chat model busy: quoted")
         turns = [(m.role, m.text) for m in history]
         docs, text = [], ""
-        with lock:  # one generation per chain at a time; the engine is not re-entrant
+        try:
             for kind, value in grounded.stream_answer(chain, question, grounded.history_messages(turns)):
                 if kind == "docs":
                     docs = value
                 else:
                     text += value
                     yield "delta", value
+        finally:
+            self._generating.release()
         result = grounded.finalize(text, docs, question)
         if result.abstained:
             return "", [], Decision("clarify", "clarify", "the model found no answer in the passages")

@@ -37,6 +37,9 @@ class BotConfig(_Section):
     api_key: str | None = None  # when set, /api routes need "Authorization: Bearer <key>" or "X-API-Key"
     top_k: int = 4
     history_turns: int = 4  # earlier turns of a session given to the chain
+    # Seconds a question waits for the chat model while it writes another answer; after that the bot quotes the
+    # best passage instead, so latency stays bounded under load (one CPU model writes one answer at a time).
+    generation_wait_s: float = 3.0
     max_upload_mb: int = 20
     thresholds: Thresholds = Thresholds()
 

@@ -69,6 +69,15 @@ def test_generated_or_quoted_answers_cite_their_passages(demo_bot):
     assert cited and all(f"[{i}]" in reply.answer for i in cited)
 
 
+def test_a_busy_chat_model_means_a_quoted_passage_not_a_wait(demo_bot, monkeypatch):
+    question = "If I order on December 20 with standard shipping, will it arrive before Christmas?"
+    monkeypatch.setattr(demo_bot.config, "generation_wait_s", 0.2)
+    with demo_bot._generating:  # another customer's answer is being written
+        reply = demo_bot.ask(question)
+    assert reply.action == "answer" and reply.mode == "passage" and "busy" in reply.reason
+    assert reply.sources[0]["cited"] and "[1]" in reply.answer
+
+
 def test_personal_data_is_redacted_in_the_store(demo_bot):
     reply = demo_bot.ask("My email is jane.doe@example.com and my phone is 13812345678, where is my order?")
     stored = demo_bot.store.history(reply.session_id)[0].text

@@ -20,9 +20,14 @@ def test_a_missing_citation_is_added_from_the_overlapping_passage():
 
 
 def test_abstention_is_recognised_in_both_languages():
-    for said in ("I don't know.", "不知道", ""):
+    for said in ("I don't know.", "不知道"):
         g = finalize(said, DOCS)
         assert g.abstained and not g.grounded
+
+
+def test_an_empty_answer_is_a_failure_not_an_abstention():
+    g = finalize("  ", DOCS)
+    assert not g.abstained and not g.grounded  # the bot quotes the best passage instead of asking to clarify
 
 
 def test_answers_from_memory_loops_and_echoed_prompts_are_not_grounded():
