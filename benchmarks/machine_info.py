@@ -18,9 +18,12 @@ def cpu_name() -> str:
 
 
 def machine() -> dict:
+    """The machine, and how busy it was when this was called (latencies on a shared machine are upper bounds)."""
     return {
         "platform": platform.platform(),
         "processor": cpu_name(),
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }

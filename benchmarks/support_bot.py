@@ -224,11 +224,14 @@ def main() -> None:
         if name in parts:
             subprocess.run([sys.executable, str(ROOT / "benchmarks" / script)], check=True)
             record[name] = f"benchmarks/results/{Path(script).stem}.json"
+    # Each part keeps the run that measured it: the JSON merges parts measured by different invocations.
+    run = {"command": record["command"], "date": record["date"]}
     if "answer" in parts:
-        record["answer"] = bench_answer(settings, args.runs)
+        record["answer"] = {**bench_answer(settings, args.runs), "run": {**run, "machine_at_end": machine()}}
         print(json.dumps(record["answer"], indent=2, ensure_ascii=False))
     if "load" in parts:
-        record["load"] = bench_load(settings, args.sessions, args.seconds, SHARED_DATA / "policy_test.jsonl")
+        load = bench_load(settings, args.sessions, args.seconds, SHARED_DATA / "policy_test.jsonl")
+        record["load"] = {**load, "run": {**run, "machine_at_end": machine()}}
         print(json.dumps(record["load"], indent=2, ensure_ascii=False))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({**previous, **record}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

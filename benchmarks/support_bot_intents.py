@@ -121,11 +121,7 @@ def run(
         "benchmark": "support_bot_intents",
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": command or "python benchmarks/support_bot_intents.py",
-        "machine": {
-            **machine(),
-            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
-            "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        },
+        "machine": machine(),
         "recipe": RECIPE,
         "baseline": BASELINE,
         "goals": GOALS,

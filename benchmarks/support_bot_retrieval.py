@@ -311,7 +311,6 @@ def run(
         "machine": {
             **machine(),
             "numpy": np.__version__,
-            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
             "load_average_at_start": load_at_start,
             "load_average_at_end": os.getloadavg(),
         },
