@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import sys
 
+import click
 import typer
 
 from apps import app_modules
 from core.cli import app, console, err_console, settings_from
 from core.errors import LLMEcoError
+
+# Recent typer vendors its own click, whose usage errors derive from TyperException rather than click's.
+_USAGE_ERRORS = (click.ClickException, getattr(typer, "TyperException", click.ClickException))
 
 for _module in app_modules("cli"):
     app.add_typer(_module.app, name=_module.COMMAND)
@@ -55,13 +59,13 @@ def main() -> None:
         sys.exit(2)
     except typer.Abort:
         sys.exit(130)
-    except Exception as exc:  # click usage errors carry their own exit codes
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except _USAGE_ERRORS as exc:  # unknown option, extra argument, ...: the usage line, no traceback
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            err_console.print(f"[red]error:[/red] {exc.format_message()}", soft_wrap=True)
+        sys.exit(exc.exit_code)
 
 
 if __name__ == "__main__":

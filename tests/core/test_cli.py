@@ -63,3 +63,18 @@ def test_user_errors_are_one_line_without_traceback(args, message):
     assert r.returncode == 2
     assert message in r.stderr
     assert "Traceback" not in r.stderr + r.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["nosuch"], "No such command 'nosuch'"),
+        (["bot", "ask", "hi", "extra=1"], "unexpected extra argument"),
+        (["models", "list", "--bogus"], "No such option: --bogus"),
+    ],
+)
+def test_usage_errors_show_the_usage_line_without_traceback(args, message):
+    r = run(*args)
+    assert r.returncode == 2
+    assert message in r.stderr and "Usage:" in r.stderr
+    assert "Traceback" not in r.stderr + r.stdout
