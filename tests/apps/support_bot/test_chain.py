@@ -64,3 +64,14 @@ def test_off_topic_answers_and_answers_on_weak_passages_are_not_grounded():
     assert not finalize("You can use one promo code per order. [3]", docs, "How many promo codes can I use?").grounded
     g = finalize("The answer to the question is: Refunds take 5-7 business days.", docs, "How long do refunds take?")
     assert g.grounded and g.answer.startswith("Refunds take") and g.cited == [1]
+
+
+def test_a_short_direct_answer_need_not_repeat_the_question():
+    # Qwen2.5-Coder-1.5B's real answer, from the demo KB's passage on invoices.
+    docs = [
+        Document(
+            "填写抬头和税号，发票会在 3 个工作日内发送到您的邮箱。下单后 90 天内均可申请。", metadata={"title": "发票"}
+        )
+    ]
+    g = finalize("3个工作日内", docs, "发票多久能发到我邮箱？")
+    assert g.grounded and g.cited == [1]
