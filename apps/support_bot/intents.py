@@ -245,7 +245,8 @@ class IntentClassifier:
         texts = list(texts)
         if not texts:
             return []
-        english = [i for i, t in enumerate(texts) if not _CJK.search(t)]
+        cjk = _cjk_mask(texts)
+        english = np.flatnonzero(~cjk)
         view_log_probas = []
         for view in self.views:
             if not view.english_only or len(english) == len(texts):
@@ -254,14 +255,13 @@ class IntentClassifier:
             # The English-only views get no vote on Chinese text (see _combine): skip running them on it, which
             # halves the time a Chinese question takes.
             logp = np.zeros((len(texts), len(self.labels)))
-            if english:
+            if len(english):
                 logp[english] = view.log_proba([texts[i] for i in english])
             view_log_probas.append(logp)
-        return self._combine(texts, view_log_probas)
+        return self._combine(cjk, view_log_probas)
 
-    def _combine(self, texts: list[str], view_log_probas: list[np.ndarray]) -> list[Prediction]:
+    def _combine(self, cjk: np.ndarray, view_log_probas: list[np.ndarray]) -> list[Prediction]:
         logp = np.array(view_log_probas)  # (views, texts, labels)
-        cjk = np.array([bool(_CJK.search(t)) for t in texts])
         english_only = np.array([view.english_only for view in self.views])
         votes = ~(english_only[:, None] & cjk[None, :])  # (views, texts)
         mean = (logp * votes[:, :, None]).sum(axis=0) / votes.sum(axis=0)[:, None]
@@ -273,6 +273,11 @@ class IntentClassifier:
             )
             for row in probs
         ]
+
+
+def _cjk_mask(texts: Sequence[str]) -> np.ndarray:
+    """Which texts have Chinese characters (the English-only views sit those out)."""
+    return np.array([bool(_CJK.search(t)) for t in texts], dtype=bool)
 
 
 def _load_heads(folder: Path, labels: list[str], settings: Settings) -> list[_View]:
@@ -322,7 +327,7 @@ def evaluate_intents(train: str | Path, test: str | Path, settings: Settings, pr
         n_train = json.loads((folder / INFO).read_text(encoding="utf-8"))["n_train"]
         clf = IntentClassifier(folder, settings)
         view_log_probas = [view.log_proba(texts) for view in clf.views]
-        predicted = [p.label for p in clf._combine(texts, view_log_probas)]
+        predicted = [p.label for p in clf._combine(_cjk_mask(texts), view_log_probas)]
     scores = classification_scores(truth, predicted, clf.labels)
     view_accuracy = {
         view.name: float(np.mean(np.array(clf.labels)[logp.argmax(axis=1)] == np.array(truth)))
