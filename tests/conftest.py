@@ -118,3 +118,25 @@ def server(settings, transformers_engine, embedder):
     pool.adopt("all-minilm-l6-v2", embedder=embedder)
     with ServerThread(create_app(settings, pool)) as srv:
         yield srv
+
+
+# Speech (issue 10): the embedded speech models, loaded once per session.
+@pytest.fixture(scope="session")
+def tiny_en(settings):
+    from core.speech.asr import load_asr_engine
+
+    return load_asr_engine("whisper-tiny.en", settings)
+
+
+@pytest.fixture(scope="session")
+def whisper_base(settings):
+    from core.speech.asr import load_asr_engine
+
+    return load_asr_engine("whisper-base", settings)
+
+
+@pytest.fixture(scope="session")
+def piper(settings):
+    from core.speech.tts import load_tts_engine
+
+    return load_tts_engine("piper", settings)

@@ -1,0 +1,34 @@
+"""Speech recognition: ``load_asr_engine`` loads a model (registered name, fine-tuned run or CTranslate2 folder)
+on the configured engine."""
+
+from __future__ import annotations
+
+from core.config import Settings
+from core.errors import ConfigError
+from core.models import registry
+from core.speech.asr.base import ASREngine, Segment, TranscribeOptions, Transcript, Word
+from core.speech.config import SpeechSettings
+
+
+def load_asr_engine(model: str | None = None, settings: Settings | None = None, engine: str | None = None) -> ASREngine:
+    """Load ``model`` (default ``apps.speech.asr_model``) on ``engine`` (default ``apps.speech.asr_engine``)."""
+    settings = settings or Settings()
+    s = SpeechSettings.from_settings(settings)
+    model = model or s.asr_model
+    chosen = engine or s.asr_engine
+    if chosen != "faster-whisper":
+        raise ConfigError(f"unknown speech-recognition engine {chosen!r}: use faster-whisper")
+    from core.speech.asr.faster_whisper_engine import FasterWhisperEngine
+
+    files = registry.resolve(model, settings, "asr")
+    return FasterWhisperEngine(model, files.path, device=s.device, compute_type=s.compute_type, threads=s.threads)
+
+
+def options_from(settings: Settings, **changes: object) -> TranscribeOptions:
+    """Transcription options from ``apps.speech`` settings, with per-call ``changes`` (None = keep)."""
+    s = SpeechSettings.from_settings(settings)
+    base = {"beam_size": s.beam_size, "vad": s.vad, "denoise": s.denoise}
+    return TranscribeOptions(**(base | {k: v for k, v in changes.items() if v is not None}))
+
+
+__all__ = ["ASREngine", "Segment", "TranscribeOptions", "Transcript", "Word", "load_asr_engine", "options_from"]

@@ -1,0 +1,31 @@
+"""Speech test data: clips from ../shared/datasets (tests skip when absent). The models are in tests/conftest.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+DATASETS = Path(__file__).resolve().parents[4] / "shared" / "datasets"
+JFK = DATASETS / "asr_en_whisper_jfk" / "jfk.flac"
+JFK_TEXT = (
+    "And so, my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
+)
+AISHELL = DATASETS / "asr_zh_aishell1" / "wav" / "BAC009S0764W0121.wav"
+AISHELL_TEXT = "甚至出现交易几乎停滞的情况"
+
+
+def dataset(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"{path} is absent (../shared/datasets)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def jfk() -> Path:
+    return dataset(JFK)
+
+
+@pytest.fixture(scope="session")
+def aishell() -> Path:
+    return dataset(AISHELL)
