@@ -1,5 +1,6 @@
 """espeak-ng (Debian): formant synthesis in ~100 languages, Mandarin included; the fallback for any language
-Piper has no voice for. Chinese text picks the Mandarin voice (``cmn``) when no voice is given."""
+Piper has no voice for. Chinese text picks the Mandarin voice ``cmn-latn-pinyin`` when no voice is given
+(Debian's plain ``cmn`` reads its pinyin tone digits aloud as English numbers)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ class EspeakEngine(TTSEngine):
 
     def _speak(self, sentence: str, voice: str, speed: float) -> np.ndarray:
         if voice == "auto":
-            voice = "cmn" if has_cjk(sentence) else "en-us"
+            voice = "cmn-latn-pinyin" if has_cjk(sentence) else "en-us"
         wpm = str(max(80, min(500, round(WORDS_PER_MINUTE * speed))))
         proc = subprocess.run([self.binary, "-v", voice, "-s", wpm, "--stdout", "--", sentence], capture_output=True)
         if proc.returncode != 0 or not proc.stdout:

@@ -29,3 +29,13 @@ def jfk() -> Path:
 @pytest.fixture(scope="session")
 def aishell() -> Path:
     return dataset(AISHELL)
+
+
+def audioeval_clips(language: str) -> Path:
+    """The clips the ``pytest-audioeval`` package ships (16 kHz WAV, ``.txt`` transcript beside each)."""
+    from core.models.embedded import package_dir
+
+    found = package_dir("pytest_audioeval")
+    if found is None:
+        pytest.skip("pytest-audioeval is not installed (dev dependency)")
+    return found / "samples" / "audio" / language

@@ -9,7 +9,7 @@ from core.errors import InvalidRequestError
 from core.speech.asr import TranscribeOptions
 from core.speech.audio import SAMPLE_RATE, load_audio
 from core.speech.text import edit_distance, error_tokens, has_cjk
-from tests.core.speech.conftest import AISHELL_TEXT, JFK_TEXT
+from tests.core.speech.conftest import AISHELL_TEXT, JFK_TEXT, audioeval_clips
 
 pytestmark = pytest.mark.slow
 
@@ -71,3 +71,13 @@ def test_translate_to_english(whisper_base, aishell):
     t = whisper_base.transcribe(aishell, TranscribeOptions(task="translate"))
     assert t.text and not has_cjk(t.text)
     assert sum(c.isascii() and c.isalpha() for c in t.text) > 10
+
+
+def test_initial_prompt_and_hotwords_steer_the_decoder(tiny_en):
+    clips = audioeval_clips("en")
+    plain = tiny_en.transcribe(clips / "counting.wav").text
+    assert plain.startswith("One, two, three")
+    prompted = tiny_en.transcribe(clips / "counting.wav", TranscribeOptions(initial_prompt="one two three four")).text
+    assert prompted == "one two three four five six seven eight nine ten"  # the prompt's style: no capitals, commas
+    assert tiny_en.transcribe(clips / "hello_world.wav").text == "Hello world."
+    assert tiny_en.transcribe(clips / "hello_world.wav", TranscribeOptions(hotwords="Hallo Welt")).text == "Hallo Welt"
