@@ -1,0 +1,1 @@
+"""Speech studio: transcribe and subtitle audio, speak text, evaluate recognition, talk to the support bot."""

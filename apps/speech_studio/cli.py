@@ -1,0 +1,140 @@
+"""``llmeco speech ...``: transcribe files to TXT/SRT/VTT/JSON, speak text to WAV/MP3, score a model on data.
+
+Contracts (scripts call these exactly):
+``llmeco speech transcribe FILE... [--model NAME] [--format txt|srt|vtt|json] [--language xx]
+[--task transcribe|translate] [--output-dir DIR]``, ``llmeco speech say "text" -o out.wav [--voice NAME]
+[--speed X] [--engine piper|coqui|espeak]``, ``llmeco speech eval --model M --data DIR_OR_TSV [--json]``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.progress import Progress
+from rich.table import Table
+
+from core.cli import console, err_console, settings_from
+from core.errors import ConfigError, InvalidRequestError
+from core.speech.asr import load_asr_engine, options_from
+from core.speech.audio import write_audio
+from core.speech.config import SpeechSettings
+from core.speech.subtitles import FORMATS, render
+from core.speech.tts import load_tts_engine, speech_options
+
+COMMAND = "speech"
+app = typer.Typer(help="Speech: transcribe and subtitle audio, speak text, evaluate recognition, the speech UI.")
+SET_OPTION = typer.Option(None, "--set", help="Setting as key=value (repeatable), e.g. apps.speech.beam_size=1")
+
+
+@app.command()
+def transcribe(
+    files: list[Path] = typer.Argument(..., help="Audio or video files (anything ffmpeg reads)."),
+    model: str | None = typer.Option(None, "--model", "-m", help="ASR model (default apps.speech.asr_model)."),
+    fmt: str = typer.Option("txt", "--format", "-f", help="txt | srt | vtt | json"),
+    language: str | None = typer.Option(None, "--language", "-l", help="Language code, e.g. en, zh (default: detect)."),
+    task: str = typer.Option("transcribe", "--task", help="transcribe | translate (to English)"),
+    output_dir: Path | None = typer.Option(None, "--output-dir", "-o", help="Write DIR/<name>.<format> per file."),
+    word_timestamps: bool = typer.Option(False, "--word-timestamps", help="Word timings in JSON output."),
+    prompt: str | None = typer.Option(None, "--prompt", help="Initial prompt: context and spellings."),
+    hotwords: str | None = typer.Option(None, "--hotwords", help="Words to favour (names, jargon)."),
+    denoise: bool | None = typer.Option(None, "--denoise/--no-denoise", help="Spectral-gating noise reduction."),
+    vad: bool | None = typer.Option(None, "--vad/--no-vad", help="Skip silence with Silero VAD (default on)."),
+    overrides: list[str] = SET_OPTION,
+) -> None:
+    """Transcribe files; a bad file is reported and the batch goes on (exit status 1 if any failed)."""
+    if fmt not in FORMATS:
+        raise InvalidRequestError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
+    settings = settings_from(overrides)
+    options = options_from(
+        settings,
+        language=language,
+        task=task,
+        word_timestamps=word_timestamps or None,
+        initial_prompt=prompt,
+        hotwords=hotwords,
+        denoise=denoise,
+        vad=vad,
+    )
+    limit = SpeechSettings.from_settings(settings).max_duration_s
+    engine = load_asr_engine(model, settings)
+    failed = []
+    with Progress(console=err_console, transient=True, disable=len(files) < 2) as progress:
+        bar = progress.add_task("transcribing", total=len(files))
+        for path in files:
+            try:
+                text = render(engine.transcribe(path, options, max_duration_s=limit), fmt)
+            except InvalidRequestError as exc:
+                failed.append(path)
+                err_console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+            else:
+                if output_dir is None:
+                    sys.stdout.write(text)
+                else:
+                    output_dir.mkdir(parents=True, exist_ok=True)
+                    (output_dir / f"{path.stem}.{fmt}").write_text(text, encoding="utf-8")
+            progress.advance(bar)
+    if output_dir is not None:
+        err_console.print(f"{len(files) - len(failed)} of {len(files)} files written to {output_dir}")
+    if failed:
+        err_console.print(f"[red]{len(failed)} failed:[/red] {', '.join(str(p) for p in failed)}", soft_wrap=True)
+        sys.exit(1)
+
+
+@app.command()
+def say(
+    text: str = typer.Argument(..., help="Text or SSML (<speak>, <break time>, <prosody rate>)."),
+    output: Path = typer.Option(..., "--output", "-o", help="out.wav or out.mp3"),
+    voice: str | None = typer.Option(None, "--voice", help="Voice (piper: a registered voice; espeak: e.g. cmn)."),
+    speed: float = typer.Option(1.0, "--speed", help="1.0 normal, 2.0 twice as fast."),
+    engine: str | None = typer.Option(None, "--engine", help="piper | coqui | espeak (default apps.speech.tts_engine)"),
+    overrides: list[str] = SET_OPTION,
+) -> None:
+    """Speak text into a WAV or MP3 file."""
+    if output.suffix.lower() not in (".wav", ".mp3"):
+        raise InvalidRequestError(f"{output}: the output must end in .wav or .mp3")
+    if engine == "coqui":
+        raise ConfigError("the coqui engine is not available in this build: use --engine piper or --engine espeak")
+    settings = settings_from(overrides)
+    tts = load_tts_engine(engine, settings, voice)
+    audio = tts.synthesize(text, speech_options(settings, speed=speed))
+    write_audio(output, audio, tts.sample_rate)
+    err_console.print(f"wrote {output} ({audio.size / tts.sample_rate:.1f} s, {tts.name})")
+
+
+@app.command("eval")
+def eval_command(
+    model: str | None = typer.Option(None, "--model", "-m", help="ASR model (default apps.speech.asr_model)."),
+    data: Path = typer.Option(..., "--data", help="A folder or a .tsv/.csv/.psv of audio + transcripts."),
+    language: str | None = typer.Option(None, "--language", "-l", help="en (WER) or zh (CER); default: guessed."),
+    limit: int | None = typer.Option(None, "--limit", help="Score only the first N clips."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output (with per-clip details)."),
+    overrides: list[str] = SET_OPTION,
+) -> None:
+    """Word error rate (English) or character error rate (Chinese), with the normalisation used, and the RTF."""
+    from core.speech.evaluate import clips_language, evaluate, load_clips
+
+    settings = settings_from(overrides)
+    clips = load_clips(data)[:limit]
+    language = language or clips_language(clips)
+    engine = load_asr_engine(model, settings)
+    result = evaluate(engine, clips, language, options_from(settings, language=language))
+    if as_json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"{result.model} ({result.engine}) on {data}")
+    for col in ("clips", "audio", result.metric, "RTF", "failed"):
+        table.add_column(col)
+    table.add_row(
+        str(result.clips),
+        f"{result.audio_s:.1f} s",
+        f"{result.error_rate:.2%}",
+        f"{result.rtf:.3f}",
+        str(result.failed),
+    )
+    console.print(table)
+    console.print(f"normalisation: {result.normalisation}")
+    for d in result.details:
+        if d.error:
+            err_console.print(f"[red]error:[/red] {d.error}", soft_wrap=True)
