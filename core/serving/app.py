@@ -1,7 +1,8 @@
 """OpenAI-compatible HTTP server over ``core``'s engines.
 
 Routes: GET /v1/models, POST /v1/chat/completions (``stream: true`` as server-sent events), POST /v1/completions,
-POST /v1/embeddings, GET /health, GET /metrics. With ``server.api_key`` set, /v1 routes need a Bearer token.
+POST /v1/embeddings, POST /v1/audio/transcriptions and /v1/audio/speech (``core/serving/audio.py``), GET /health,
+GET /metrics. With ``server.api_key`` set, /v1 routes need a Bearer token.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from core.errors import (
     ModelNotAvailableError,
     UnknownModelError,
 )
+from core.serving.audio import ROUTES as AUDIO_ROUTES
+from core.serving.audio import audio_router
 from core.serving.metrics import ServerMetrics
 from core.serving.pool import ModelPool
 from core.serving.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
@@ -82,6 +85,7 @@ class _Timing:
 
 
 _ROUTES = {"/v1/models", "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/health", "/metrics"}
+_ROUTES |= AUDIO_ROUTES
 
 
 def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
@@ -269,6 +273,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
             "usage": {"prompt_tokens": n_tokens, "total_tokens": n_tokens},
         }
 
+    app.include_router(audio_router(settings), dependencies=[Depends(require_key)])
     return app
 
 
