@@ -138,3 +138,19 @@ def eval_command(
     for d in result.details:
         if d.error:
             err_console.print(f"[red]error:[/red] {d.error}", soft_wrap=True)
+
+
+@app.command()
+def ui(
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(7863, "--port", "-p"),
+    open_browser: bool = typer.Option(True, "--open/--no-open"),
+    overrides: list[str] = SET_OPTION,
+) -> None:
+    """The speech studio web UI alone: transcribe, speak, voice chat with the support bot."""
+    from apps.speech_studio.ui import build_ui
+
+    console.print(f"speech studio at http://{host}:{port}")
+    build_ui(settings_from(overrides)).queue(default_concurrency_limit=4).launch(
+        server_name=host, server_port=port, inbrowser=open_browser
+    )
