@@ -1,10 +1,10 @@
 """Scoring a speech-recognition model on a folder or a transcript table: WER for English, CER for Chinese (after
 the normalisation stated in ``core.speech.text``), and the real-time factor.
 
-Data layouts accepted: a TSV / CSV / PSV (``|``) file whose rows name an audio file (relative to the table) and
-its transcript, with or without a header (a header names the columns ``wav``/``audio``/``file``/``path`` and
-``text``/``transcript``/``sentence``); or a folder holding such a table, or audio files each with a ``.txt``
-transcript beside it."""
+Data layouts accepted: a TSV / CSV / PSV (``|``) file whose rows name an audio file (relative to the table or its
+``wavs``/``wav``/``audio``/``clips`` sub-folder) and its transcript, with or without a header (a header names the
+columns ``wav``/``audio``/``file``/``path`` and ``text``/``transcript``/``sentence``); or a folder holding such a
+table, or audio files each with a ``.txt`` transcript beside it."""
 
 from __future__ import annotations
 
@@ -48,8 +48,16 @@ def read_table(path: Path) -> list[Clip]:
     for line, row in enumerate(rows, 2 if has_header else 1):
         if len(row) < 2:
             raise InvalidRequestError(f"{path}:{line}: expected an audio file and its transcript, got {row!r}")
-        clips.append(Clip(path.parent / row[audio_col].strip(), row[text_col].strip()))
+        clips.append(Clip(_audio_path(path.parent, row[audio_col].strip()), row[text_col].strip()))
     return clips
+
+
+def _audio_path(folder: Path, name: str) -> Path:
+    """The table's folder, or its usual audio sub-folder (LJSpeech lists ``LJ001-0001.wav`` for ``wavs/...``)."""
+    for candidate in (folder / name, *(folder / sub / name for sub in ("wavs", "wav", "audio", "clips"))):
+        if candidate.exists():
+            return candidate
+    return folder / name
 
 
 def load_clips(data: str | Path) -> list[Clip]:
