@@ -178,6 +178,16 @@ _register_qwen(
 )
 
 
+# Chat models, strongest first (quality and speed compared in benchmarks/writing.py, README "Writing assistant").
+CHAT_PREFERENCE = ("qwen2.5-coder-1.5b-instruct", "qwen2.5-coder-0.5b-instruct", "smollm2-135m-instruct")
+
+
+def default_chat_model() -> str:
+    """The strongest chat model whose packages are installed; SmolLM2, which ships with the project, comes last.
+    Apps that write prose (the writing assistant, the bot's generated answers) default to it."""
+    return next((n for n in CHAT_PREFERENCE if _SPECS[n].provider.installed()), CHAT_PREFERENCE[-1])
+
+
 def all_specs() -> list[ModelSpec]:
     return list(_SPECS.values())
 
@@ -274,6 +284,7 @@ __all__ = [
     "ModelFiles",
     "Status",
     "all_specs",
+    "default_chat_model",
     "find",
     "get",
     "package_dir",
