@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from apps.writing_assistant.export import read_docx, read_document, to_docx, to_markdown, to_txt, tracked_changes
+from apps.writing_assistant.export import read_document, read_docx, to_docx, to_markdown, to_txt, tracked_changes
 from apps.writing_assistant.suggestions import apply_suggestions, diff_suggestions
 from core.errors import InvalidRequestError
 
