@@ -40,7 +40,7 @@ def create_api(bot: SupportBot, *, api_key: str | None = None, max_upload_mb: in
     key = api_key if api_key is not None else bot.config.api_key
     max_upload_mb = max_upload_mb or bot.config.max_upload_mb
     api = FastAPI(
-        title=f"{bot.config.company} support bot",
+        title=f"{bot.persona.company['en']} support bot",
         description="Answers from the knowledge base with citations, clarifies, or hands over to a person.",
         version="1.0",
     )

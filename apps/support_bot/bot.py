@@ -13,11 +13,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from apps.support_bot import chain as grounded
-from apps.support_bot.config import BotConfig, Thresholds, bot_home
+from apps.support_bot.config import BotConfig, Thresholds
 from apps.support_bot.intents import IntentClassifier, load_intents
 from apps.support_bot.kb.knowledge_base import KnowledgeBase
 from apps.support_bot.kb.parsers import detect_lang
 from apps.support_bot.kb.types import Hit
+from apps.support_bot.persona import Persona, persona
 from apps.support_bot.policy import (
     Calibration,
     Decision,
@@ -29,35 +30,16 @@ from apps.support_bot.policy import (
     read_labelled,
     signals_from,
 )
+from apps.support_bot.selfcal import self_calibrate
 from apps.support_bot.store import Store
 from core.config import Settings
 from core.errors import InvalidRequestError
 from core.models import registry
 
 MAX_QUESTION_CHARS = 2000
+MAX_CHOICES = 3  # FAQ questions a clarifying reply offers
 # A short message that points back ("how long does that take?", "那个多少钱？") continues the previous question.
 _FOLLOW_UP = re.compile(r"\b(that|it|this|those|these|they|them|there)\b|这个|那个|它|这样", re.IGNORECASE)
-
-CLARIFY = {
-    "en": (
-        "I'm not sure I can answer that. I can help with orders and tracking, returns and refunds, shipping, your "
-        'account and our products. Could you rephrase your question, or type "human" to talk to a person?'
-    ),
-    "zh": (
-        "抱歉，我不确定能回答这个问题。我可以帮您处理订单查询、退货退款、配送、账户和商品咨询。"
-        "请换个说法再问一次，或输入“人工”转接客服。"
-    ),
-}
-HANDOFF = {
-    "en": "I'm connecting you with a member of our team (ticket #{ticket}). They will see this whole conversation "
-    "and reply here as soon as possible.",
-    "zh": "正在为您转接人工客服（工单号 #{ticket}）。客服会看到完整的对话记录，并尽快在这里回复您。",
-}
-GREETING = {
-    "en": "Hello! I'm the {company} assistant. Ask me about orders, returns and refunds, shipping, your account or "
-    "our products.",
-    "zh": "您好！我是{company}客服助手。您可以问我订单、退货退款、配送、账户或商品方面的问题。",
-}
 
 
 @dataclass
@@ -68,7 +50,9 @@ class Reply:
     answer: str
     action: str  # answer | clarify | handoff
     intent: dict  # {"name", "confidence"}
-    sources: list[dict]  # [{"id", "title", "question", "score", "dense", "bm25", "source", "kind", "cited"}]
+    # [{"id", "title", "question", "score", "dense", "bm25", "question_match", "source", "kind", "cited"}]; a clarifying
+    # reply lists the FAQ questions it offers as choices, none cited
+    sources: list[dict]
     lang: str
     mode: str  # faq | generate | passage | smalltalk | clarify | handoff
     reason: str
@@ -97,7 +81,8 @@ class SupportBot:
         self.kb = kb or KnowledgeBase.open(self.config.kb, settings)
         self.intents = intents or load_intents(settings)
         self.store = store or Store.for_settings(settings)
-        self.thresholds = active_thresholds(settings, self.config)
+        self.thresholds = active_thresholds(settings, self.config, self.kb)
+        self.persona: Persona = persona(self.config, self.kb)
         self._chains: dict[str, object] = {}
         self._chat = None
         self._chat_lock = threading.Lock()  # loads the chat model once
@@ -116,6 +101,23 @@ class SupportBot:
         spec = registry.find(self.chat_model_name)
         return spec is not None and "zh" in spec.languages
 
+    def generates(self, lang: str) -> bool:
+        """Whether answers in ``lang`` are written by the chat model (else the best passage is quoted at once):
+        ``generation`` "always"/"never", or "auto": the model writes the language and is not known to be too small
+        for grounded answers (a registered model under ``min_generation_mb``)."""
+        if self.config.generation != "auto":
+            return self.config.generation == "always"
+        if lang == "zh" and not self.writes_chinese:
+            return False
+        spec = registry.find(self.chat_model_name)
+        return spec is None or spec.size_mb >= self.config.min_generation_mb
+
+    def refresh(self) -> None:
+        """Re-read what depends on the knowledge base's content (after an ingest or delete): self-calibrated
+        thresholds and the persona's derived topics."""
+        self.thresholds = active_thresholds(self.settings, self.config, self.kb)
+        self.persona = persona(self.config, self.kb)
+
     def _chain(self, lang: str):
         if lang not in self._chains:
             with self._chat_lock:
@@ -125,9 +127,8 @@ class SupportBot:
 
                     engine = load_text_engine(self.chat_model_name, self.settings)
                     self._chat = CoreChatModel(engine=engine, max_tokens=120, temperature=0.0)
-                company = self.config.company_zh if lang == "zh" else self.config.company
                 retriever = grounded.KBRetriever(search=self.search)
-                self._chains[lang] = grounded.build_chain(self._chat, retriever, company, lang)
+                self._chains[lang] = grounded.build_chain(self._chat, retriever, self.persona.company[lang], lang)
         return self._chains[lang]
 
     # ----- answering ---------------------------------------------------------------------------------------------
@@ -152,12 +153,12 @@ class SupportBot:
         intent = self.intents.predict([question])[0]
         hits = self._retrieve(question, history)
         signals = signals_from(intent.label, intent.confidence, hits, _clarify_streak(history))
-        decision = decide(signals, self.thresholds)
+        decision = decide(signals, self.thresholds_for(lang))
         user_id = self.store.add_message(
             session_id, "user", question, kb=self.kb.name, intent=intent.label, confidence=intent.confidence
         )
         answer, sources, decision, ticket = yield from self._respond(
-            question, lang, decision, hits, history, session_id
+            question, lang, decision, hits, history, session_id, signals
         )
         latency = (time.perf_counter() - start) * 1000
         message_id = self.store.add_message(
@@ -199,20 +200,27 @@ class SupportBot:
             out.append((signals_from(p.label, p.confidence, hits), hits))
         return out
 
-    def calibrate(self, data: str | Path, save: bool = True) -> Calibration:
-        """Choose thresholds on labelled questions (``policy_val.jsonl``) and save them for this KB."""
+    def thresholds_for(self, lang: str) -> Thresholds:
+        return self.thresholds.get(lang) or self.thresholds.get("en") or self.config.thresholds
+
+    def calibrate(self, data: str | Path, save: bool = True) -> dict[str, Calibration]:
+        """Choose thresholds per language on labelled questions (``policy_val.jsonl``) and save them for this KB;
+        they take precedence over the KB's self-calibration."""
         labelled = read_labelled(data)
         samples = [
-            Sample(s, q.action, *_expected_found(q.expected, hits))
+            (q.lang, Sample(s, q.action, *_expected_found(q.expected, hits)))
             for q, (s, hits) in zip(labelled, self.signals([q.question for q in labelled]), strict=True)
         ]
-        result = calibrate(samples, self.thresholds)
+        results = {
+            lang: calibrate([x for lg, x in samples if lg == lang], self.thresholds_for(lang))
+            for lang in sorted({lg for lg, _ in samples})
+        }
         if save:
-            path = thresholds_file(self.settings)
+            path = thresholds_file(self.kb)
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
-        self.thresholds = result.thresholds
-        return result
+            path.write_text(json.dumps({k: v.to_dict() for k, v in results.items()}, indent=2), encoding="utf-8")
+        self.thresholds = {**self.thresholds, **{k: v.thresholds for k, v in results.items()}}
+        return results
 
     def evaluate_policy(self, data: str | Path) -> dict:
         """Action accuracy and retrieval hit rate (an expected id or file among the sources) on labelled
@@ -220,10 +228,10 @@ class SupportBot:
         labelled = read_labelled(data)
         rows = []
         for q, (s, hits) in zip(labelled, self.signals([q.question for q in labelled]), strict=True):
-            decision = decide(s, self.thresholds)
+            decision = decide(s, self.thresholds_for(q.lang))
             sample = Sample(s, q.action, *_expected_found(q.expected, hits))
             rows.append((q, decision.action, sample.hits_ok, correct(sample, decision)))
-        report: dict = {"n": len(rows), "thresholds": self.thresholds.model_dump()}
+        report: dict = {"n": len(rows), "thresholds": {k: t.model_dump() for k, t in self.thresholds.items()}}
         for lang in ("all", "en", "zh"):
             sel = [r for r in rows if lang == "all" or r[0].lang == lang]
             if not sel:
@@ -255,40 +263,93 @@ class SupportBot:
             return self.search(f"{previous} {question}")
         hits = self.search(question)
         best = max((h.dense for h in hits), default=0.0)
-        if previous and best < self.thresholds.grounded and len(question) < 60:
+        if previous and best < self.thresholds_for(detect_lang(question)).grounded and len(question) < 60:
             contextual = self.search(f"{previous} {question}")
             if max((h.dense for h in contextual), default=0.0) > best:
                 return contextual
         return hits
 
-    def _respond(self, question, lang, decision: Decision, hits: list[Hit], history, session_id):
+    def _respond(self, question, lang, decision: Decision, hits: list[Hit], history, session_id, signals: Signals):
         """Produce the answer text (streaming deltas) and the sources; may downgrade the decision when the model
         abstains. Returns (answer, sources, decision, ticket_id)."""
         sources: list[dict] = []
         ticket = None
         if decision.mode == "faq":
-            best = max((h for h in hits if h.entry.kind == "faq"), key=lambda h: h.question_match)
+            best = next(h for h in hits if h.entry.kind == "faq")
             answer = best.entry.answer or best.entry.text
-            sources = [_source(best, cited=True)]
+            sources = [_source(h, cited=h is best) for h in [best, *(h for h in hits if h is not best)]]
             yield "delta", answer
-        elif decision.mode == "generate" and (lang == "en" or self.writes_chinese):
+        elif decision.mode == "generate" and self.generates(lang):
             answer, sources, decision = yield from self._generate(question, lang, history, decision, hits)
-        elif decision.mode == "generate":  # Chinese without a Chinese-capable model: quote the best passage
+        elif decision.mode == "generate":  # quote the best passage at once: no failed generation to wait for
             answer, sources = _quote(hits, lang)
-            decision = Decision("answer", "passage", decision.reason + "; quoted (no Chinese chat model)")
+            why = "no Chinese chat model" if lang == "zh" and not self.writes_chinese else "generation off"
+            decision = Decision("answer", "passage", f"{decision.reason}; quoted ({why})")
             yield "delta", answer
         elif decision.mode == "smalltalk":
-            company = self.config.company_zh if lang == "zh" else self.config.company
-            answer = GREETING[lang].format(company=company)
+            answer = self.persona.say("greeting", lang)
             yield "delta", answer
         if decision.action == "clarify":
-            answer = CLARIFY[lang]
+            choices = (
+                _choices(hits) if max(signals.best_faq, signals.best_any) >= self.thresholds_for(lang).suggest else []
+            )
+            sources = [{**_source(h, cited=False), "choice": True} for h in choices]
+            answer = self.persona.say("choices" if choices else "clarify", lang)
+            if choices:
+                answer += "\n" + "\n".join(f"{i}. {h.entry.question}" for i, h in enumerate(choices, 1))
             yield "delta", answer
         elif decision.action == "handoff":
             ticket = self.store.create_ticket(session_id, decision.reason).id
-            answer = HANDOFF[lang].format(ticket=ticket)
+            answer = self.persona.say("handoff", lang, ticket=ticket)
             yield "delta", answer
         return answer, sources, decision, ticket
+
+    def choose(self, session_id: str, entry_id: str) -> Reply:
+        """The customer picked a suggested FAQ question: answer it, and learn the question they had asked (the last
+        one the bot clarified) as a paraphrase of that FAQ, so the next customer who asks it gets the answer."""
+        start = time.perf_counter()
+        entry = self.kb.entry(entry_id)
+        if entry.kind != "faq":
+            raise InvalidRequestError(f"{entry_id!r} is not an FAQ entry; choices are FAQ questions")
+        history = self.store.history(session_id, limit=2 * self.config.history_turns)
+        asked = next((m for m in reversed(history) if m.role == "user"), None)
+        clarified = next((m for m in reversed(history) if m.role == "assistant"), None)
+        offered = (
+            clarified is not None
+            and clarified.action == "clarify"
+            and entry_id in {s.get("id") for s in clarified.sources or []}
+        )
+        if not offered:
+            raise InvalidRequestError(f"{entry_id!r} was not offered as a choice in session {session_id!r}")
+        learned = self.kb.learn(entry_id, asked.text)
+        self.store.add_message(session_id, "user", entry.question, kb=self.kb.name, intent="choice", confidence=1.0)
+        hit = Hit(entry, 1.0, 1.0, 0.0, 1, 1.0)
+        sources = [_source(hit, cited=True)]
+        latency = (time.perf_counter() - start) * 1000
+        message_id = self.store.add_message(
+            session_id,
+            "assistant",
+            entry.answer,
+            kb=self.kb.name,
+            action="answer",
+            intent="choice",
+            confidence=1.0,
+            sources=sources,
+            latency_ms=latency,
+        )
+        return Reply(
+            session_id=session_id,
+            answer=entry.answer,
+            action="answer",
+            intent={"name": "choice", "confidence": 1.0},
+            sources=sources,
+            lang=entry.lang,
+            mode="faq",
+            reason=f"picked from the suggested questions; learned {asked.text!r}" if learned else "picked",
+            message_id=message_id,
+            latency_ms=round(latency, 1),
+            extra={"learned": asked.text if learned else None},
+        )
 
     def _generate(self, question, lang, history, decision, hits):
         """A grounded answer from the chain; when the model abstains: clarify; when its answer is not supported
@@ -334,12 +395,20 @@ def _expected_found(expected: tuple[str, ...], hits: list[Hit]) -> tuple[bool | 
 
 
 def _quote(hits: list[Hit], lang: str) -> tuple[str, list[dict]]:
-    """The best passage quoted as the answer, with its citation."""
-    best = max(hits, key=lambda h: h.dense)
+    """The first-ranked passage quoted as the answer with its citation; the other hits follow, not cited."""
+    best = hits[0]
     body = best.entry.answer or best.entry.text.removeprefix(best.entry.title).strip()
+    sources = [_source(h, cited=h is best) for h in hits]
     if lang == "zh":
-        return f"根据《{best.entry.title}》：{body} [1]", [_source(best, cited=True)]
-    return f'From "{best.entry.title}": {body} [1]', [_source(best, cited=True)]
+        return f"根据《{best.entry.title}》：{body} [1]", sources
+    return f'From "{best.entry.title}": {body} [1]', sources
+
+
+def _choices(hits: list[Hit]) -> list[Hit]:
+    """The closest FAQ questions, in rank order, each question once."""
+    seen: set[str] = set()
+    out = [h for h in hits if h.entry.kind == "faq" and not (h.entry.question in seen or seen.add(h.entry.question))]
+    return out[:MAX_CHOICES]
 
 
 def _source(hit: Hit, cited: bool) -> dict:
@@ -357,14 +426,50 @@ def _clarify_streak(history) -> int:
     return streak
 
 
-def thresholds_file(settings: Settings) -> Path:
-    return bot_home(settings) / "thresholds.json"
+def thresholds_file(kb: KnowledgeBase) -> Path:
+    """Thresholds ``llmeco bot calibrate --data`` chose on labelled questions for this knowledge base."""
+    return kb.root / "thresholds.json"
 
 
-def active_thresholds(settings: Settings, config: BotConfig) -> Thresholds:
-    """Explicit settings win; otherwise the thresholds ``llmeco bot calibrate`` saved; otherwise defaults."""
-    explicit = settings.apps.get("support_bot", {}).get("thresholds")
-    path = thresholds_file(settings)
-    if explicit is None and path.is_file():
-        return Thresholds(**json.loads(path.read_text(encoding="utf-8"))["thresholds"])
-    return config.thresholds
+def selfcal_file(kb: KnowledgeBase) -> Path:
+    return kb.root / "selfcal.json"
+
+
+def ensure_self_calibration(kb: KnowledgeBase, config: BotConfig) -> dict:
+    """The KB's self-calibration (per language: thresholds and what they do on its own calibration questions),
+    computed when the KB is ingested and again whenever its content changed."""
+    path = selfcal_file(kb)
+    digest = kb.digest
+    if path.is_file():
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        if stored.get("digest") == digest and stored.get("max_wrong_answers") == config.max_wrong_answers:
+            return stored
+    if not len(kb):
+        return {"digest": digest, "languages": {}}
+    langs = {e.lang for e in kb.entries()}
+    start = {lang: config.thresholds for lang in langs}
+    result = {
+        "digest": digest,
+        "max_wrong_answers": config.max_wrong_answers,
+        "languages": self_calibrate(
+            kb.entries(), lambda q: kb.search(q, k=config.top_k), start, config.max_wrong_answers
+        ),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+    return result
+
+
+def active_thresholds(settings: Settings, config: BotConfig, kb: KnowledgeBase) -> dict[str, Thresholds]:
+    """Per language: the defaults, overridden by the KB's self-calibration, then by thresholds calibrated on
+    labelled questions (``llmeco bot calibrate``), then by values given in the settings."""
+    explicit = settings.apps.get("support_bot", {}).get("thresholds") or {}
+    labelled_path = thresholds_file(kb)
+    labelled = json.loads(labelled_path.read_text(encoding="utf-8")) if labelled_path.is_file() else {}
+    out = {}
+    for lang, cal in ensure_self_calibration(kb, config)["languages"].items():
+        values = {**cal["thresholds"], **labelled.get(lang, {}).get("thresholds", {}), **explicit}
+        out[lang] = Thresholds(**values)
+    for lang, cal in labelled.items():
+        out.setdefault(lang, Thresholds(**{**cal["thresholds"], **explicit}))
+    return out

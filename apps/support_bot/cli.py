@@ -35,7 +35,8 @@ def demo_kb_files() -> list[Path]:
 
 
 def setup(settings: Settings) -> None:
-    """One-time work for the demo (idempotent): the intent model, the demo knowledge base, calibrated thresholds."""
+    """One-time work for the demo (idempotent): the intent model, the demo knowledge base and its profile,
+    thresholds calibrated on the demo's labelled questions."""
     from apps.support_bot.bot import SupportBot, thresholds_file
     from apps.support_bot.intents import ensure_intent_model
     from apps.support_bot.kb.knowledge_base import KnowledgeBase
@@ -47,13 +48,16 @@ def setup(settings: Settings) -> None:
     if config.kb == "demo":
         with console.status("support bot: demo knowledge base ..."):
             results = kb.ingest(demo_kb_files())
+            kb.set_profile(**json.loads((SHARED_DATA / "profile.json").read_text(encoding="utf-8")))
         changed = [r for r in results if r.status != "unchanged"]
         for r in changed:
             console.print(f"  {r.status:9} {r.name} ({r.entries} entries){' ' + r.error if r.error else ''}")
-        if changed or not thresholds_file(settings).is_file():
+        if changed or not thresholds_file(kb).is_file():
             bot = SupportBot(settings, kb=kb)
-            cal = bot.calibrate(SHARED_DATA / "policy_val.jsonl")
-            console.print(f"  calibrated thresholds: action accuracy {cal.default_accuracy:.3f} -> {cal.accuracy:.3f}")
+            for lang, cal in bot.calibrate(SHARED_DATA / "policy_val.jsonl").items():
+                console.print(
+                    f"  calibrated thresholds ({lang}): accuracy {cal.default_accuracy:.3f} -> {cal.accuracy:.3f}"
+                )
     console.print(f"[green]ready[/green] support bot: knowledge base {config.kb!r} ({len(kb)} entries)")
 
 
@@ -123,24 +127,40 @@ def ask(
 def ingest(
     paths: list[Path] = typer.Argument(..., help="FAQ files (CSV/XLSX/JSONL) and documents (MD/HTML/TXT/PDF/DOCX)."),
     kb: str | None = KB_OPTION,
+    company: str | None = typer.Option(None, "--company", help="Who the bot speaks for (default: the KB name)."),
+    company_zh: str | None = typer.Option(None, "--company-zh", help="The company's Chinese name."),
 ) -> None:
-    """Add or update files in a knowledge base (a changed file replaces its old entries)."""
+    """Add or update files in a knowledge base (a changed file replaces its old entries), then calibrate the
+    bot's thresholds on the knowledge base itself, per language."""
     from rich.progress import Progress
 
+    from apps.support_bot.bot import ensure_self_calibration
     from apps.support_bot.kb.knowledge_base import KnowledgeBase
 
     settings = bot_settings(kb)
-    base = KnowledgeBase.open(BotConfig.from_settings(settings).kb, settings)
+    config = BotConfig.from_settings(settings)
+    base = KnowledgeBase.open(config.kb, settings)
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("ingesting", total=len(paths))
         results = base.ingest(
             paths, progress=lambda done, total, name: progress.update(task, completed=done, description=name)
         )
+    if company or company_zh:
+        base.set_profile(company=company, company_zh=company_zh)
     for r in results:
         colour = "red" if r.status == "error" else "green"
         detail = r.error if r.error else f"{r.entries} entries"
         console.print(f"[{colour}]{r.status:9}[/{colour}] {r.name}: {detail}", soft_wrap=True)
     console.print(f"knowledge base {base.name!r}: {len(base)} entries in {len(base.sources())} sources")
+    with console.status("calibrating on the knowledge base's own questions ..."):
+        calibration = ensure_self_calibration(base, config)
+    for lang, cal in calibration["languages"].items():
+        t, r = cal["thresholds"], cal["report"]
+        console.print(
+            f"  {lang}: answer from an FAQ at question match >= {t['faq_direct']:.2f}, from passages at "
+            f">= {t['grounded']:.2f}; on {r['questions']} calibration questions: wrong answers "
+            f"{r['wrong_answer_rate']:.1%} of answers, right FAQ withheld {r['withheld_right_rate']:.1%}"
+        )
     if any(r.status == "error" for r in results):
         sys.exit(1)
 
@@ -209,11 +229,25 @@ def calibrate(
     data: Path = typer.Option(SHARED_DATA / "policy_val.jsonl", "--data", help="Labelled questions (JSONL)."),
     kb: str | None = KB_OPTION,
 ) -> None:
-    """Choose the answer/clarify/handoff thresholds on labelled questions and save them."""
+    """Choose the answer/clarify/handoff thresholds per language on labelled questions and save them for the KB."""
     bot = open_bot(bot_settings(kb))
-    result = bot.calibrate(data)
-    console.print(f"action accuracy {result.default_accuracy:.3f} -> {result.accuracy:.3f} on {result.n} questions")
-    console.print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    for lang, result in bot.calibrate(data).items():
+        console.print(
+            f"{lang}: action accuracy {result.default_accuracy:.3f} -> {result.accuracy:.3f} on {result.n} questions"
+        )
+        console.print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+
+
+@app.command()
+def choose(
+    entry_id: str = typer.Argument(..., help="The id of a question the bot offered (a source with choice: true)."),
+    session: str = typer.Option(..., "--session", help="The session the bot offered it in."),
+    kb: str | None = KB_OPTION,
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Pick one of the questions a clarifying reply offered: get its answer; your question is learned for it."""
+    reply = open_bot(bot_settings(kb)).choose(session, entry_id)
+    print(json.dumps(reply.to_dict(), ensure_ascii=False) if as_json else reply.answer)
 
 
 @app.command("eval-policy")

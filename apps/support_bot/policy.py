@@ -1,8 +1,9 @@
 """The one policy that decides answer / clarify / handoff, and its calibration on labelled questions.
 
 Signals: the intent model's prediction, the retrieval scores, and (later, in the bot) whether the chat model
-abstained. Thresholds live in ``BotConfig.thresholds``; ``calibrate`` picks them on validation data so that the
-bot answers what the knowledge base covers and never makes up a confident answer for the rest."""
+abstained. Thresholds are set per knowledge base and language (``selfcal``); ``calibrate`` picks them on labelled
+validation data so that the bot answers what the knowledge base covers and never makes up a confident answer for
+the rest."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ MAX_CLARIFY_STREAK = 2
 class Signals:
     intent: str
     intent_confidence: float
-    best_faq: float  # best similarity of the query with an FAQ's question (0 when none)
+    best_faq: float  # similarity of the query with the first-ranked FAQ's questions (0 when none)
     best_any: float  # best dense similarity of any entry
     clarify_streak: int = 0  # clarifications in a row just before this question
 
@@ -44,8 +45,9 @@ class Decision:
 
 
 def signals_from(intent: str, confidence: float, hits: Sequence[Hit], clarify_streak: int = 0) -> Signals:
-    faq = [h.question_match for h in hits if h.entry.kind == "faq"]
-    return Signals(intent, confidence, max(faq, default=0.0), max((h.dense for h in hits), default=0.0), clarify_streak)
+    """``best_faq`` is the question match of the first-ranked FAQ: the one a direct answer would give."""
+    faq = next((h.question_match for h in hits if h.entry.kind == "faq"), 0.0)
+    return Signals(intent, confidence, faq, max((h.dense for h in hits), default=0.0), clarify_streak)
 
 
 def decide(s: Signals, t: Thresholds) -> Decision:

@@ -267,8 +267,8 @@ def components(bot: SupportBot) -> None:
 
 
 def build_ui(bot: SupportBot) -> gr.Blocks:
-    with gr.Blocks(title=f"{bot.config.company} support") as blocks:
-        gr.Markdown(f"## {bot.config.company} · {bot.config.company_zh} support bot")
+    with gr.Blocks(title=f"{bot.persona.company['en']} support") as blocks:
+        gr.Markdown(f"## {bot.persona.company['en']} · {bot.persona.company['zh']} support bot")
         components(bot)
     return blocks
 

@@ -1,14 +1,20 @@
-"""A knowledge base on disk: sources (files), their entries, dense vectors and a BM25 index, searched hybrid.
+"""A knowledge base on disk: sources (files), their entries, their vectors and a BM25 index, searched hybrid.
 
-Search fuses a BM25 ranking (exact words, product names, order terms) with a dense ranking (paraphrases and
-English<->Chinese) by reciprocal rank fusion, which needs no score calibration between the two. The in-memory
-index is an immutable snapshot swapped in one assignment, so searches never wait for an ingest and never see
-half of one; writers (ingest, delete) take a lock.
+Each entry is scored by a weighted sum of views: its FAQ question (and known paraphrases: written in the FAQ file or
+learned when a customer picks a suggested question), its whole text (question + answer, or a document chunk), and
+BM25. The encoder depends on the language: an English-strong one (MiniLM) for English queries on English entries,
+the multilingual one (USE) for Chinese and cross-lingual matches. Measured on StackFAQ (125 web-apps FAQs, 1,250
+human rephrasings; ``benchmarks/support_bot_retrieval.py``): MiniLM on the question alone 94.5% hit@1, on question +
+answer 92.8%, the sum with the text view at 0.5 95.8% (flat from 0.4 to 0.6); USE and BM25 only lowered it, while
+on Chinese paraphrases BM25 over characters adds to USE (see ENVIRONMENT notes), hence the per-language weights.
+The in-memory index is an immutable snapshot swapped in one assignment, so searches never wait for an ingest and
+never see half of one; writers (ingest, delete, learn) take a lock.
 
-On disk under ``root``: ``sources.json``, ``entries.jsonl``, ``vectors.npy`` (float32, one row per entry) and
-``meta.json`` (format, embedding model, dimension, digest of ``entries.jsonl``), each written to a temporary file
-and moved into place, ``meta.json`` last: a crash leaves either the old index or a digest mismatch that the next
-open repairs from ``entries.jsonl``.
+On disk under ``root``: ``sources.json``, ``entries.jsonl``, ``vectors.npy`` (multilingual text vectors, float32),
+``english.npy`` (English-encoder text vectors), ``questions.npz`` (each distinct question text with its vectors),
+``learned.jsonl`` (paraphrases learned from customers), ``profile.json`` (company names, optional) and ``meta.json``
+(format, models, dimension, digest of ``entries.jsonl``), each written to a temporary file and moved into place,
+``meta.json`` last: a crash leaves either the old index or a digest mismatch that the next open repairs.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import numpy as np
 
 from apps.support_bot.config import BotConfig, bot_home
 from apps.support_bot.kb.bm25 import BM25, top_k
-from apps.support_bot.kb.parsers import SUPPORTED_SUFFIXES, parse_file
+from apps.support_bot.kb.parsers import SUPPORTED_SUFFIXES, detect_lang, parse_file
 from apps.support_bot.kb.tokenize import tokens
 from apps.support_bot.kb.types import Entry, Hit, KBError, Source
 from core.config import Settings
@@ -39,12 +45,13 @@ from core.embeddings import Embedder, load_embedder
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
-RRF_K = 60  # reciprocal rank fusion constant (Cormack et al. 2009)
-CANDIDATES = 50  # entries each retriever contributes to the fusion
-# BM25 votes only for entries holding this share of the query's IDF mass: one shared word (a Chinese character
-# in an English entry's neighbour, "never" in an unrelated guide) must not outvote a clear dense match. On
-# policy_val.jsonl hybrid hit@1/@5 went 66.7/92.3 -> 69.2/94.9 (flat from 0.1 to 0.25).
+FORMAT_VERSION = 2
+# Weights of the views per query language (the question view weighs 1). English: see the module docstring. Chinese:
+# USE's question and text views with BM25 over characters/bigrams/jieba words, which carries Chinese paraphrases that
+# USE misses (BM25 votes only for entries that hold MIN_COVERAGE of the query's IDF mass, so one shared character
+# does not count).
+TEXT_WEIGHT = {"en": 0.5, "zh": 0.5}
+BM25_WEIGHT = {"en": 0.0, "zh": 0.3}
 MIN_COVERAGE = 0.2
 EMBED_BATCH = 256
 SearchMode = Literal["hybrid", "dense", "bm25"]
@@ -62,30 +69,43 @@ class IngestResult:
 
 
 @dataclass(frozen=True)
+class _Questions:
+    """The question view of one encoder: a row per FAQ question or paraphrase, ``owners`` its entry row (ascending,
+    so each entry's rows are contiguous and a max per entry is one ``maximum.reduceat``)."""
+
+    vectors: np.ndarray
+    owners: np.ndarray
+    starts: np.ndarray  # first row of each owner
+
+    @classmethod
+    def build(cls, vectors: np.ndarray, owners: np.ndarray) -> _Questions:
+        starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]]) if len(owners) else owners
+        return cls(vectors, owners, starts)
+
+    def scores(self, query: np.ndarray, n_entries: int) -> np.ndarray:
+        """Per entry: the best cosine of the query with its questions (0 for entries without one)."""
+        out = np.zeros(n_entries, dtype=np.float32)
+        if len(self.owners):
+            out[self.owners[self.starts]] = np.maximum.reduceat(cosines(self.vectors, query), self.starts)
+        return out
+
+
+@dataclass(frozen=True)
 class _Index:
     """One consistent state of the knowledge base; replaced whole, never mutated."""
 
     sources: dict[str, Source]
     entries: list[Entry]
-    vectors: np.ndarray  # (len(entries), dimension) float32, L2-normalised
+    vectors: np.ndarray  # (len(entries), dimension) float32, L2-normalised: the multilingual encoder
+    english: np.ndarray  # (len(entries), english dimension): the English encoder (zero columns without one)
     terms: list[list[str]]  # BM25 tokens per entry, kept so a rebuild never re-tokenises
+    learned: dict[str, list[str]]  # entry id -> paraphrases learned from customers
+    questions: dict[str, _Questions]  # "multilingual" / "english" question views
     bm25: BM25
     rows: dict[str, int]
     kinds: np.ndarray
-
-    @classmethod
-    def build(
-        cls, sources: dict[str, Source], entries: list[Entry], vectors: np.ndarray, terms: list[list[str]]
-    ) -> _Index:
-        return cls(
-            sources=sources,
-            entries=entries,
-            vectors=vectors,
-            terms=terms,
-            bm25=BM25().build(terms),
-            rows={e.id: i for i, e in enumerate(entries)},
-            kinds=np.array([e.kind for e in entries], dtype="<U3"),
-        )
+    is_faq: np.ndarray
+    langs: np.ndarray
 
 
 @dataclass
@@ -93,33 +113,47 @@ class _Pending:
     source: Source
     entries: list[Entry]
     vectors: np.ndarray
+    english: np.ndarray
     terms: list[list[str]]
 
 
-class KnowledgeBase:
-    """Sources, entries and their index under ``root``; loads what is on disk (or starts empty)."""
+def questions_of(entry: Entry, learned: dict[str, list[str]]) -> list[str]:
+    """An FAQ's question, the paraphrases its file lists and those learned from customers (distinct, in order)."""
+    if entry.kind != "faq" or not entry.question:
+        return []
+    return list(dict.fromkeys([entry.question, *entry.paraphrases, *learned.get(entry.id, [])]))
 
-    def __init__(self, root: Path, embedder: Embedder):
+
+class KnowledgeBase:
+    """Sources, entries and their index under ``root``; loads what is on disk (or starts empty). ``english`` is an
+    optional English-strong encoder used for English queries on English entries."""
+
+    def __init__(self, root: Path, embedder: Embedder, english: Embedder | None = None):
         self.root = Path(root)
         self.name = self.root.name
         self.embedder = embedder
         self.embedder_name = embedder.model_name
-        self._question_vectors: dict[tuple[str, str], np.ndarray] = {}
+        self.english = english
+        self._question_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # text -> (multilingual, english)
         self._write_lock = threading.Lock()
-        self._index = _Index.build({}, [], np.zeros((0, embedder.dimension), dtype=np.float32), [])
+        self._index = self._build({}, [], self._no_vectors(0), self._no_vectors(0, english=True), [], {})
         with self._write_lock:
             self._load()
 
     @classmethod
     def open(cls, name: str, settings: Settings, embedder: Embedder | None = None) -> KnowledgeBase:
-        """The knowledge base ``name`` under the bot's home, with the configured embedding model by default."""
+        """The knowledge base ``name`` under the bot's home, with the configured embedding models by default."""
         if not _NAME.fullmatch(name):
             raise KBError(
                 f"invalid knowledge base name {name!r}; use up to 64 letters, digits, '.', '_' or '-' (e.g. 'demo')"
             )
+        config = BotConfig.from_settings(settings)
+        english = None
         if embedder is None:
-            embedder = load_embedder(BotConfig.from_settings(settings).embedding_model, settings)
-        return cls(bot_home(settings) / "kb" / name, embedder)
+            embedder = load_embedder(config.embedding_model, settings)
+            if config.english_embedding_model:
+                english = load_embedder(config.english_embedding_model, settings)
+        return cls(bot_home(settings) / "kb" / name, embedder, english)
 
     def __len__(self) -> int:
         return len(self._index.entries)
@@ -136,6 +170,34 @@ class KnowledgeBase:
         if entry_id not in index.rows:
             raise KBError(f"unknown entry {entry_id!r} in knowledge base {self.name!r}")
         return index.entries[index.rows[entry_id]]
+
+    def learned(self) -> dict[str, list[str]]:
+        """Paraphrases learned from customers, per entry id."""
+        return {k: list(v) for k, v in self._index.learned.items()}
+
+    @property
+    def digest(self) -> str:
+        """Changes whenever the entries or learned paraphrases change (keys self-calibration)."""
+        index = self._index
+        h = hashlib.sha256()
+        for e in index.entries:
+            h.update(f"{e.id}\0{e.text}\0{'|'.join(questions_of(e, index.learned))}\n".encode())
+        return h.hexdigest()
+
+    # ------------------------------------------------------------------ profile
+
+    def profile(self) -> dict:
+        """What the owner said about this knowledge base (``company``, ``company_zh``, ``topics``, ``topics_zh``)."""
+        path = self.root / "profile.json"
+        return _read(path, self.root, json.loads) if path.is_file() else {}
+
+    def set_profile(self, **fields: object) -> dict:
+        """Update the profile; a None value removes that field."""
+        with self._write_lock:
+            profile = {k: v for k, v in {**self.profile(), **fields}.items() if v is not None}
+            self.root.mkdir(parents=True, exist_ok=True)
+            _write_all([(self.root / "profile.json", lambda f: f.write(_json_bytes(profile)))])
+        return profile
 
     # ------------------------------------------------------------------ writing
 
@@ -172,6 +234,22 @@ class KnowledgeBase:
             self._apply({}, drop={source_id})
         return source
 
+    def learn(self, entry_id: str, paraphrase: str) -> bool:
+        """Record ``paraphrase`` as another way to ask FAQ ``entry_id`` (a customer picked it from suggestions);
+        it is matched from the next search on. False when it was already known."""
+        paraphrase = " ".join(paraphrase.split())
+        with self._write_lock:
+            entry = self.entry(entry_id)
+            if entry.kind != "faq":
+                raise KBError(f"entry {entry_id!r} is a document passage; only FAQ entries learn paraphrases")
+            old = self._index
+            if not paraphrase or paraphrase in questions_of(entry, old.learned):
+                return False
+            learned = {**old.learned, entry_id: [*old.learned.get(entry_id, []), paraphrase]}
+            self._index = self._build(old.sources, old.entries, old.vectors, old.english, old.terms, learned)
+            self._save()
+        return True
+
     def _prepare(self, name: str, path: Path, data: bytes | None, pending: dict[str, _Pending]) -> IngestResult:
         """Read, parse, check and embed one file into ``pending``; any failure becomes that file's error."""
         try:
@@ -186,7 +264,8 @@ class KnowledgeBase:
                 return IngestResult(name, "unchanged", old.entries)
             parsed = parse_file(path, source_id=name, data=data)
             self._check_ids(name, parsed.entries, pending)
-            vectors = self._embed(parsed.entries)
+            texts = [e.text for e in parsed.entries]
+            vectors, english = self._embed(self.embedder, texts), self._embed_english(parsed.entries)
         except KBError as exc:
             return IngestResult(name, "error", error=str(exc))
         except Exception as exc:  # a parser or embedder bug must not stop the other files
@@ -194,7 +273,7 @@ class KnowledgeBase:
             return IngestResult(name, "error", error=f"{name}: could not be ingested ({type(exc).__name__}: {exc})")
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         source = Source(name, name, parsed.kind, sha, len(parsed.entries), now, parsed.meta)
-        pending[name] = _Pending(source, parsed.entries, vectors, [tokens(e.text) for e in parsed.entries])
+        pending[name] = _Pending(source, parsed.entries, vectors, english, [tokens(e.text) for e in parsed.entries])
         return IngestResult(name, "updated" if old is not None else "added", len(parsed.entries))
 
     def _check_ids(self, name: str, entries: list[Entry], pending: dict[str, _Pending]) -> None:
@@ -207,12 +286,54 @@ class KnowledgeBase:
                     f"across the knowledge base — rename the id in one of the two files"
                 )
 
-    def _embed(self, entries: list[Entry]) -> np.ndarray:
-        """Vectors of ``Entry.text``: an FAQ's question with its answer (measured on policy_val.jsonl: dense hit@1
-        61.5 vs 56.4 for the question alone, hybrid 66.7 vs 61.5), a chunk's heading path with its text."""
-        texts = [e.text for e in entries]
-        parts = [self.embedder.embed(texts[i : i + EMBED_BATCH]) for i in range(0, len(texts), EMBED_BATCH)]
-        return np.vstack(parts).astype(np.float32) if parts else np.zeros((0, self.embedder.dimension), np.float32)
+    def _no_vectors(self, n: int, english: bool = False) -> np.ndarray:
+        encoder = self.english if english else self.embedder
+        return np.zeros((n, encoder.dimension if encoder else 0), dtype=np.float32)
+
+    def _embed(self, encoder: Embedder, texts: list[str]) -> np.ndarray:
+        """Vectors of ``Entry.text``: an FAQ's question with its answer, a chunk's heading path with its text."""
+        parts = [encoder.embed(texts[i : i + EMBED_BATCH]) for i in range(0, len(texts), EMBED_BATCH)]
+        return np.vstack(parts).astype(np.float32) if parts else np.zeros((0, encoder.dimension), np.float32)
+
+    def _embed_english(self, entries: list[Entry]) -> np.ndarray:
+        """English-encoder vectors of the English entries (the others keep zeros: they are never compared)."""
+        out = self._no_vectors(len(entries), english=True)
+        rows = [i for i, e in enumerate(entries) if e.lang == "en"]
+        if self.english is not None and rows:
+            out[rows] = self._embed(self.english, [entries[i].text for i in rows])
+        return out
+
+    def _question_vectors(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(multilingual, English) vectors of question texts, each text embedded once per knowledge base."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self._question_cache]
+        if missing:
+            multi = self._embed(self.embedder, missing)
+            english = self._embed(self.english, missing) if self.english else np.zeros((len(missing), 0), np.float32)
+            self._question_cache.update(zip(missing, zip(multi, english, strict=True), strict=True))
+        multi_dim, english_dim = self.embedder.dimension, self.english.dimension if self.english else 0
+        if not texts:
+            return np.zeros((0, multi_dim), np.float32), np.zeros((0, english_dim), np.float32)
+        pairs = [self._question_cache[t] for t in texts]
+        return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+
+    def _build(self, sources, entries, vectors, english, terms, learned) -> _Index:
+        pairs = [(row, q) for row, e in enumerate(entries) for q in questions_of(e, learned)]
+        owners = np.array([row for row, _ in pairs], dtype=np.int64)
+        multi, eng = self._question_vectors([q for _, q in pairs])
+        return _Index(
+            sources=sources,
+            entries=entries,
+            vectors=vectors,
+            english=english,
+            terms=terms,
+            learned=learned,
+            questions={"multilingual": _Questions.build(multi, owners), "english": _Questions.build(eng, owners)},
+            bm25=BM25().build(terms),
+            rows={e.id: i for i, e in enumerate(entries)},
+            kinds=np.array([e.kind for e in entries], dtype="<U3"),
+            is_faq=np.array([e.kind == "faq" for e in entries], dtype=bool),
+            langs=np.array([e.lang for e in entries], dtype="<U2"),
+        )
 
     def _apply(self, pending: dict[str, _Pending], drop: set[str]) -> None:
         """Swap in a new snapshot without the ``drop`` sources and with ``pending`` ones (replacing same names)."""
@@ -221,11 +342,15 @@ class KnowledgeBase:
         keep = [i for i, e in enumerate(old.entries) if e.source_id not in gone]
         new = list(pending.values())
         sources = {k: s for k, s in old.sources.items() if k not in gone} | {p.source.id: p.source for p in new}
-        self._index = _Index.build(
+        entries = [old.entries[i] for i in keep] + [e for p in new for e in p.entries]
+        ids = {e.id for e in entries}
+        self._index = self._build(
             sources,
-            [old.entries[i] for i in keep] + [e for p in new for e in p.entries],
+            entries,
             np.vstack([old.vectors[keep]] + [p.vectors for p in new]),
+            np.vstack([old.english[keep]] + [p.english for p in new]),
             [old.terms[i] for i in keep] + [t for p in new for t in p.terms],
+            {k: v for k, v in old.learned.items() if k in ids},  # a paraphrase outlives a re-ingest of its FAQ
         )
         self._save()
 
@@ -238,15 +363,24 @@ class KnowledgeBase:
         meta = {
             "format": FORMAT_VERSION,
             "embedding_model": self.embedder_name,
+            "english_model": self.english.model_name if self.english else None,
             "dimension": int(index.vectors.shape[1]),
             "entries": len(index.entries),
             "entries_sha256": hashlib.sha256(lines).hexdigest(),
         }
+        learned = "".join(
+            json.dumps({"entry": k, "text": t}, ensure_ascii=False) + "\n" for k, v in index.learned.items() for t in v
+        ).encode()
+        texts = list(dict.fromkeys(q for e in index.entries for q in questions_of(e, index.learned)))
+        multi, eng = self._question_vectors(texts)
         sources = [s.to_dict() for s in self.sources()]
         _write_all(
             [  # replaced in this order; meta.json last marks the set complete
                 (self.root / "entries.jsonl", lambda f: f.write(lines)),
                 (self.root / "vectors.npy", lambda f: np.save(f, index.vectors)),
+                (self.root / "english.npy", lambda f: np.save(f, index.english)),
+                (self.root / "questions.npz", lambda f: np.savez(f, texts=np.array(texts), multi=multi, english=eng)),
+                (self.root / "learned.jsonl", lambda f: f.write(learned)),
                 (self.root / "sources.json", lambda f: f.write(_json_bytes(sources))),
                 (self.root / "meta.json", lambda f: f.write(_json_bytes(meta))),
             ]
@@ -266,37 +400,56 @@ class KnowledgeBase:
             self.root / "entries.jsonl", self.root, lambda b: (b, [Entry(**json.loads(x)) for x in b.splitlines()])
         )
         sources = _read(self.root / "sources.json", self.root, lambda b: {s["id"]: Source(**s) for s in json.loads(b)})
-        vectors = None
+        learned: dict[str, list[str]] = {}
+        for row in _read(self.root / "learned.jsonl", self.root, lambda b: [json.loads(x) for x in b.splitlines()]):
+            learned.setdefault(row["entry"], []).append(row["text"])
+        english_name = self.english.model_name if self.english else None
+        vectors = english = None
         if hashlib.sha256(raw).hexdigest() != meta.get("entries_sha256"):
             log.warning("%s: the last write was interrupted; repairing the index from entries.jsonl", self.root)
             entries, sources = _reconcile(entries, sources)
-        elif meta.get("embedding_model") != self.embedder_name or meta.get("dimension") != self.embedder.dimension:
+        elif (meta.get("embedding_model"), meta.get("english_model"), meta.get("dimension")) != (
+            self.embedder_name,
+            english_name,
+            self.embedder.dimension,
+        ):
             log.warning(
-                "%s: built with %s, configured %s: re-embedding %d entries",
+                "%s: built with %s/%s, configured %s/%s: re-embedding %d entries",
                 self.root,
                 meta.get("embedding_model"),
+                meta.get("english_model"),
                 self.embedder_name,
+                english_name,
                 len(entries),
             )
         else:
             vectors = _read(self.root / "vectors.npy", self.root, lambda b: np.load(io.BytesIO(b)))
-            if vectors.shape != (len(entries), self.embedder.dimension):
-                log.warning("%s: vectors.npy does not match entries.jsonl; re-embedding", self.root)
-                vectors = None
+            english = _read(self.root / "english.npy", self.root, lambda b: np.load(io.BytesIO(b)))
+            stored = _read(self.root / "questions.npz", self.root, lambda b: dict(np.load(io.BytesIO(b))))
+            self._question_cache = {
+                str(t): (m, e) for t, m, e in zip(stored["texts"], stored["multi"], stored["english"], strict=True)
+            }
+            if vectors.shape != (len(entries), self.embedder.dimension) or len(english) != len(entries):
+                log.warning("%s: vectors do not match entries.jsonl; re-embedding", self.root)
+                vectors = english = None
+                self._question_cache = {}
         fresh = vectors is None
         if fresh:
-            vectors = self._embed(entries)
-        self._index = _Index.build(sources, entries, np.asarray(vectors, np.float32), [tokens(e.text) for e in entries])
+            vectors = self._embed(self.embedder, [e.text for e in entries])
+            english = self._embed_english(entries)
+        terms = [tokens(e.text) for e in entries]
+        self._index = self._build(sources, entries, np.asarray(vectors, np.float32), english, terms, learned)
         if fresh:
             self._save()
 
     # ------------------------------------------------------------------ search
 
     def search(self, query: str, k: int = 4, kind: str | None = None, mode: SearchMode = "hybrid") -> list[Hit]:
-        """The ``k`` best entries for ``query``: BM25 and dense top-N fused by reciprocal rank fusion, BM25
-        voting only for entries that cover ``MIN_COVERAGE`` of the query (``mode`` "dense" or "bm25" ranks by
-        one plain retriever, for comparison). Every hit carries its fused score, its cosine similarity with the
-        query and its raw BM25 score; ``kind`` keeps "faq" or "doc"."""
+        """The ``k`` best entries for ``query``. "hybrid" sums the views (question, text, BM25) with the query
+        language's weights, each entry scored by the encoder for its language pair; "dense" (the multilingual text
+        view) and "bm25" rank by one plain retriever, for comparison. Every hit carries its score, its text cosine
+        (``dense``), its question cosine (``question_match``, FAQ entries) and its raw BM25 score; ``kind`` keeps
+        "faq" or "doc"."""
         if kind not in (None, "faq", "doc"):
             raise KBError(f"unknown kind {kind!r}; use 'faq', 'doc' or none")
         if mode not in ("hybrid", "dense", "bm25"):
@@ -307,38 +460,43 @@ class KnowledgeBase:
         if not query:
             raise KBError("the query is empty; type a question")
         index = self._index
-        if not index.entries:
+        n = len(index.entries)
+        if not n:
             return []
-        query_vector = self.embedder.embed([query], kind="query")[0]
-        dense = cosines(index.vectors, query_vector)
+        lang = detect_lang(query)
+        # English queries on English entries use the English encoder; every other pair the multilingual one.
+        english_rows = (index.langs == "en") if self.english is not None and lang == "en" else np.zeros(n, bool)
+        text, question = np.zeros(n, np.float32), np.zeros(n, np.float32)
+        if english_rows.any():
+            q = self.english.embed([query], kind="query")[0]
+            text[english_rows] = cosines(index.english, q)[english_rows]
+            question[english_rows] = index.questions["english"].scores(q, n)[english_rows]
+        if not english_rows.all() or mode == "dense":
+            q = self.embedder.embed([query], kind="query")[0]
+            multi = cosines(index.vectors, q)
+            if mode == "dense":
+                text = multi
+            else:
+                text[~english_rows] = multi[~english_rows]
+                question[~english_rows] = index.questions["multilingual"].scores(q, n)[~english_rows]
         bm25, coverage = index.bm25.match(tokens(query))
-        rows = np.flatnonzero(index.kinds == kind) if kind else None
-        pool = max(CANDIDATES, k)
-        fused: dict[int, float] = {}
-        rankings = {"dense": dense, "bm25": np.where(coverage >= MIN_COVERAGE, bm25, 0) if mode == "hybrid" else bm25}
-        for name in ("dense", "bm25") if mode == "hybrid" else (mode,):
-            scores = rankings[name]
-            ranked = top_k(scores if rows is None else scores[rows], pool, positive=name == "bm25")
-            for rank, (i, _) in enumerate(ranked, start=1):
-                row = int(i if rows is None else rows[i])
-                fused[row] = fused.get(row, 0.0) + 1.0 / (RRF_K + rank)
-        best = sorted(fused, key=lambda r: (-fused[r], -dense[r]))[:k]
-        hits = [
-            Hit(index.entries[r], fused[r], float(dense[r]), float(bm25[r]), rank) for rank, r in enumerate(best, 1)
+        if mode == "bm25":
+            score = bm25
+        elif mode == "dense":
+            score = text
+        else:
+            w = TEXT_WEIGHT.get(lang, 0.5)
+            score = np.where(index.is_faq, (question + w * text) / (1 + w), text)
+            if (wb := BM25_WEIGHT.get(lang, 0.0)) and bm25.max() > 0:
+                score = score + wb * np.where(coverage >= MIN_COVERAGE, bm25, 0) / bm25.max()
+        if kind:
+            score = np.where(index.kinds == kind, score, -np.inf)
+        ranked = top_k(score, k, positive=mode == "bm25")
+        return [
+            Hit(index.entries[r], float(score[r]), float(text[r]), float(bm25[r]), rank, float(question[r]))
+            for rank, (r, _) in enumerate(ranked, 1)
+            if np.isfinite(score[r])
         ]
-        faqs = [h for h in hits if h.entry.kind == "faq" and h.entry.question]
-        for hit, vector in zip(faqs, self._question_vectors_for([h.entry for h in faqs]), strict=True):
-            hit.question_match = float(vector @ query_vector)
-        return hits
-
-    def _question_vectors_for(self, entries: list[Entry]) -> list[np.ndarray]:
-        """FAQ questions alone, embedded once (in one batch) and cached: "is this the FAQ's question?" is a
-        sharper test for answering with the FAQ verbatim than the question+answer vector retrieval ranks by."""
-        missing = [e for e in entries if (e.id, e.question) not in self._question_vectors]
-        if missing:
-            vectors = self.embedder.embed([e.question for e in missing], kind="query")
-            self._question_vectors.update({(e.id, e.question): v for e, v in zip(missing, vectors, strict=True)})
-        return [self._question_vectors[(e.id, e.question)] for e in entries]
 
 
 def cosines(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:

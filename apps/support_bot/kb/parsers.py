@@ -35,8 +35,14 @@ _COLUMNS = {
     "category": "category",
     "分类": "category",
     "类别": "category",
+    "paraphrases": "paraphrases",
+    "similar questions": "paraphrases",
+    "相似问题": "paraphrases",
 }
-_FAQ_HINT = "FAQ files need the columns question and answer (or 问题 and 答案); id and category are optional"
+_FAQ_HINT = (
+    "FAQ files need the columns question and answer (or 问题 and 答案); id, category and paraphrases (other ways to "
+    "ask, separated by | or new lines) are optional"
+)
 
 
 @dataclass
@@ -113,6 +119,7 @@ def _faq_entries(name: str, source_id: str, records: list[_Record]) -> list[Entr
                 answer=answer,
                 category=f.get("category") or None,
                 lang=detect_lang(f"{question} {answer}"),
+                paraphrases=[p.strip() for p in re.split(r"[|\n]", f.get("paraphrases", "")) if p.strip()],
             )
         )
     return entries
@@ -199,7 +206,11 @@ def _read_json(name: str, data: bytes) -> tuple[list[_Record], dict]:
 def _object_record(name: str, obj: object, where: str) -> _Record:
     if not isinstance(obj, dict):
         raise KBError(f"{name}: {where} is not a JSON object; {_FAQ_HINT}")
-    fields = {_COLUMNS[k.strip().lower()]: _text(v) for k, v in obj.items() if k.strip().lower() in _COLUMNS}
+    fields = {
+        _COLUMNS[k.strip().lower()]: "\n".join(map(_text, v)) if isinstance(v, list) else _text(v)
+        for k, v in obj.items()
+        if k.strip().lower() in _COLUMNS
+    }
     return _Record(where, fields)
 
 

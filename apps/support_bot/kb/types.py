@@ -22,6 +22,7 @@ class Entry:
     answer: str | None = None
     category: str | None = None
     lang: str = "en"  # "en" | "zh" (detected from the text)
+    paraphrases: list[str] = field(default_factory=list)  # FAQ: other ways to ask the question (from the file)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -127,3 +127,52 @@ def demo_bot(bot_settings):
     from apps.support_bot.cli import open_bot
 
     return open_bot(bot_settings)
+
+
+BIKES_GUIDE = """# Harbour Bikes rental guide
+
+## Opening hours
+The Harbour Bikes shop on Pier Road opens at 8 am and closes at 7 pm every day from April to October.
+
+## Helmets
+Every rental includes a free helmet. Child seats cost 5 euros per day.
+
+## Damage
+If a rented bike is damaged, the repair is paid from the 50 euro deposit.
+"""
+BIKES_FAQ = """id,category,question,answer
+bike-book,booking,How do I book a bike?,Book online at harbourbikes.example or in the shop; pay when you pick it up.
+bike-cancel,booking,Can I cancel a booking?,Cancel free of charge up to 24 hours before pick-up in your booking email.
+bike-ebike,e-bikes,Do you rent electric bikes?,"Yes, 12 e-bikes with a 60 km range, 35 euros per day."
+bike-rain,weather,What if it rains?,"Rain ponchos are free at the desk, and rides cut short by storms are refunded."
+"""
+BIKES_FAQ_ZH = """id,category,question,answer
+bike-zh-book,预订,怎么预订自行车？,在 harbourbikes.example 网上预订，或到码头路门店预订，取车时付款。
+bike-zh-ebike,电动车,有电动自行车出租吗？,有，12 辆电动车，续航 60 公里，每天 35 欧元。
+"""
+
+
+@pytest.fixture(scope="session")
+def bikes_settings(bot_settings, tmp_path_factory):
+    """Another domain than the demo: a bike-rental KB ("bikes", a guide plus English and Chinese FAQs) ingested
+    under its own name with default settings, in its own home."""
+    from apps.support_bot.kb.knowledge_base import KnowledgeBase
+
+    home = tmp_path_factory.mktemp("bikes-home")
+    files = home / "files"
+    files.mkdir()
+    (files / "guide.md").write_text(BIKES_GUIDE, encoding="utf-8")
+    (files / "faq.csv").write_text(BIKES_FAQ, encoding="utf-8")
+    (files / "faq_zh.csv").write_text(BIKES_FAQ_ZH, encoding="utf-8")
+    intents = bot_settings.apps["support_bot"]["intent_model"]
+    settings = settings_in(home, **{"apps.support_bot.intent_model": intents, "apps.support_bot.kb": "bikes"})
+    kb = KnowledgeBase.open("bikes", settings)
+    assert all(r.status == "added" for r in kb.ingest(sorted(files.iterdir())))
+    return settings
+
+
+@pytest.fixture(scope="session")
+def bikes_bot(bikes_settings):
+    from apps.support_bot.cli import open_bot
+
+    return open_bot(bikes_settings)

@@ -72,6 +72,7 @@ def test_generated_or_quoted_answers_cite_their_passages(demo_bot):
 def test_a_busy_chat_model_means_a_quoted_passage_not_a_wait(demo_bot, monkeypatch):
     question = "If I order on December 20 with standard shipping, will it arrive before Christmas?"
     monkeypatch.setattr(demo_bot.config, "generation_wait_s", 0.2)
+    monkeypatch.setattr(demo_bot.config, "generation", "always")
     with demo_bot._generating:  # another customer's answer is being written
         reply = demo_bot.ask(question)
     assert reply.action == "answer" and reply.mode == "passage" and "busy" in reply.reason

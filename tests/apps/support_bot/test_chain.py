@@ -75,3 +75,22 @@ def test_a_short_direct_answer_need_not_repeat_the_question():
     ]
     g = finalize("3个工作日内", docs, "发票多久能发到我邮箱？")
     assert g.grounded and g.cited == [1]
+
+
+def test_answers_that_say_nothing_are_not_grounded():
+    # Real outputs of the default chat model that passed the older checks (issue: support bot on any KB).
+    docs = [
+        Document("Strikethrough is written with two tildes: ~~like this~~ in GitHub markdown.", metadata={"title": ""}),
+        Document("GitHub markdown also accepts the HTML tags <del> and <s>.", metadata={"title": "B"}),
+    ]
+    question = "How does strikethrough text present on GitHub markdown?"
+    for said in (
+        'The answer to the question "How does strikethrough text present on GitHub markdown?" is: [2]',
+        "How does strikethrough text present on GitHub markdown? [1]",  # the question echoed with a citation
+        "Strikethrough text on GitHub markdown. [1]",  # only the question's own words
+    ):
+        g = finalize(said, docs, question)
+        assert not g.grounded and not g.abstained, said
+    # The same frame with content from the cited passage is an answer.
+    g = finalize("The answer is: it is written with two tildes, ~~like this~~ [1]", docs, question)
+    assert g.grounded and g.cited == [1]
