@@ -24,6 +24,11 @@ class ChatIn(BaseModel):
     session_id: str | None = Field(None, description="Continue a conversation; omitted: a new session.")
 
 
+class ChoiceIn(BaseModel):
+    session_id: str = Field(..., description="The session whose clarifying reply offered the question.")
+    entry_id: str = Field(..., description="The offered question's source id (a source with choice: true).")
+
+
 class FeedbackIn(BaseModel):
     message_id: int
     rating: Literal[1, -1] = Field(..., description="1 = thumbs up, -1 = thumbs down")
@@ -82,6 +87,12 @@ def create_api(bot: SupportBot, *, api_key: str | None = None, max_upload_mb: in
 
         return StreamingResponse(sse(), media_type="text/event-stream")
 
+    @api.post("/api/chat/choose", dependencies=guarded)
+    def choose(body: ChoiceIn) -> dict:
+        """The customer picked a question a clarifying reply offered: its answer (the reply contract); the question
+        they had asked is learned as a paraphrase of that FAQ."""
+        return bot.choose(body.session_id, body.entry_id).to_dict()
+
     @api.get("/api/sessions/{session_id}/messages", dependencies=guarded)
     def session_messages(session_id: str) -> list[dict]:
         return [m.to_dict() for m in bot.store.history(session_id)]
@@ -103,14 +114,18 @@ def create_api(bot: SupportBot, *, api_key: str | None = None, max_upload_mb: in
             if len(data) > max_upload:
                 raise HTTPException(413, f"{f.filename}: larger than the {max_upload_mb} MB upload limit")
             uploads[f.filename or "upload"] = data
-        return [vars(r) for r in bot.kb.ingest([], uploads=uploads)]
+        results = [vars(r) for r in bot.kb.ingest([], uploads=uploads)]
+        bot.refresh()
+        return results
 
     @api.delete("/api/kb/sources/{source_id}", dependencies=guarded)
     def kb_delete(source_id: str) -> dict:
         try:
-            return bot.kb.delete(source_id).to_dict()
+            removed = bot.kb.delete(source_id).to_dict()
         except KBError as exc:
             raise HTTPException(404, str(exc)) from None
+        bot.refresh()
+        return removed
 
     @api.get("/api/kb/search", dependencies=guarded)
     def kb_search(q: str, k: int = 5) -> list[dict]:

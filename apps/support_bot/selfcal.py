@@ -9,7 +9,7 @@ per language, and the policy's answer thresholds are set from them.
 
 The answer thresholds are the pair that answers the most positives rightly while wrong answers (a wrong FAQ, or
 anything for a negative) stay at most ``max_wrong`` of the answers; the "suggest" threshold (offer the closest FAQ
-questions when clarifying) sits at the 75th percentile of the out-of-domain scores."""
+questions when clarifying) sits at the 90th percentile of the out-of-domain scores."""
 
 from __future__ import annotations
 
@@ -186,7 +186,7 @@ def choose(scored: Sequence[Scored], start: Thresholds, max_wrong: float) -> tup
     i, j = np.unravel_index(np.argmax(gain), gain.shape)
     i = max(i, int(np.searchsorted(GRID, MIN_FAQ_DIRECT)))
     ood = [s for s in scored if s.out_of_domain]
-    suggest = float(np.percentile([max(s.best_faq, s.best_any) for s in ood], 75)) if ood else start.suggest
+    suggest = float(np.percentile([max(s.best_faq, s.best_any) for s in ood], 90)) if ood else start.suggest
     update = {"faq_direct": float(GRID[i]), "grounded": float(GRID[j]), "suggest": round(suggest, 3)}
     positives = sum(s.expected is not None for s in scored)
     if not positives:  # no FAQ in this language (documents only): passages answer above the out-of-domain scores

@@ -25,8 +25,11 @@ EXAMPLES = [
 ]
 
 
+MAX_CHOICE_BUTTONS = 3
+
+
 def sources_markdown(sources: list[dict]) -> str:
-    if not sources:
+    if not sources or any(s.get("choice") for s in sources):  # offered questions are shown as buttons instead
         return ""
     lines = [
         f"[{i}] {s.get('question') or s['title']} — {s['source']} (match {max(s['dense'], s['question_match']):.2f})"
@@ -36,7 +39,7 @@ def sources_markdown(sources: list[dict]) -> str:
 
 
 def chat_turn(bot: SupportBot, message: str, history: list[dict], session_id: str | None, ids: dict) -> Iterator:
-    """Stream one turn: yields (history, textbox, session id, message ids, status line)."""
+    """Stream one turn: yields (history, textbox, session id, message ids, status line, offered questions)."""
     message = (message or "").strip()
     if not message:
         raise gr.Error("Type a question first. 请输入问题。")
@@ -47,11 +50,16 @@ def chat_turn(bot: SupportBot, message: str, history: list[dict], session_id: st
             if kind == "delta":
                 text += value
                 history[-1] = {"role": "assistant", "content": text}
-                yield history, "", session_id, ids, ""
+                yield history, "", session_id, ids, "", []
             else:
                 reply = value
     except LLMEcoError as exc:
         raise gr.Error(str(exc)) from None
+    yield _finish(history, reply, ids)
+
+
+def _finish(history: list[dict], reply, ids: dict) -> tuple:
+    """The last yield of a turn: the full answer with its sources, and the offered questions (if any)."""
     history[-1] = {"role": "assistant", "content": reply.answer + sources_markdown(reply.sources)}
     ids = {**ids, str(len(history) - 1): reply.message_id}
     ticket = f" · ticket #{reply.ticket_id}" if reply.ticket_id else ""
@@ -59,7 +67,28 @@ def chat_turn(bot: SupportBot, message: str, history: list[dict], session_id: st
         f"**{reply.action}** ({reply.mode}) · intent `{reply.intent['name']}` {reply.intent['confidence']:.2f}"
         f" · {reply.latency_ms:.0f} ms{ticket}"
     )
-    yield history, "", reply.session_id, ids, status
+    choices = [(c["id"], c["question"]) for c in reply.sources if c.get("choice")]
+    return history, "", reply.session_id, ids, status, choices
+
+
+def choose_turn(bot: SupportBot, index: int, history: list[dict], session_id: str, ids: dict, choices: list):
+    """The customer clicked offered question ``index``: show it as their message and answer it."""
+    if session_id is None or index >= len(choices):
+        raise gr.Error("Ask a question first. 请先提问。")
+    entry_id, question = choices[index]
+    try:
+        reply = bot.choose(session_id, entry_id)
+    except LLMEcoError as exc:
+        raise gr.Error(str(exc)) from None
+    history = [*history, {"role": "user", "content": question}, {"role": "assistant", "content": ""}]
+    return _finish(history, reply, ids)
+
+
+def _buttons(choices: list) -> list:
+    return [
+        gr.update(visible=i < len(choices), value=choices[i][1] if i < len(choices) else "")
+        for i in range(MAX_CHOICE_BUTTONS)
+    ]
 
 
 def _chat_tab(bot: SupportBot) -> None:
@@ -76,15 +105,33 @@ def _chat_tab(bot: SupportBot) -> None:
         )
         send = gr.Button("Send 发送", variant="primary", scale=1, elem_id="bot-send")
         new = gr.Button("New chat 新对话", scale=1)
+    offered = gr.State([])
+    with gr.Row():  # a clarifying reply's closest FAQ questions, one click each
+        buttons = [gr.Button(visible=False, size="sm", elem_id=f"bot-choice-{i}") for i in range(MAX_CHOICE_BUTTONS)]
     gr.Examples(EXAMPLES, inputs=box)
 
     def respond(message, history, session_id, id_map):
-        yield from chat_turn(bot, message, history, session_id, id_map)
+        for *values, choices in chat_turn(bot, message, history, session_id, id_map):
+            yield *values, choices, *_buttons(choices)
 
-    outputs = [chatbot, box, session, ids, status]
+    def pick(index: int):
+        def handler(history, session_id, id_map, choices):
+            *values, remaining = choose_turn(bot, index, history, session_id, id_map, choices)
+            return *values, remaining, *_buttons(remaining)
+
+        return handler
+
+    outputs = [chatbot, box, session, ids, status, offered, *buttons]
     send.click(respond, [box, chatbot, session, ids], outputs, api_name="bot_chat")
     box.submit(respond, [box, chatbot, session, ids], outputs, api_name=False)
-    new.click(lambda: ([], None, {}, ""), None, [chatbot, session, ids, status], api_name=False)
+    for i, button in enumerate(buttons):
+        button.click(pick(i), [chatbot, session, ids, offered], outputs, api_name=False)
+    new.click(
+        lambda: ([], None, {}, "", [], *_buttons([])),
+        None,
+        [chatbot, session, ids, status, offered, *buttons],
+        api_name=False,
+    )
 
     def feedback(id_map: dict, data: gr.LikeData) -> str:
         message_id = id_map.get(str(data.index if isinstance(data.index, int) else data.index[0]))
@@ -128,6 +175,7 @@ def _kb_tab(bot: SupportBot) -> None:
         results = bot.kb.ingest(
             [Path(p) for p in paths], progress=lambda done, total, name: progress((done, total), desc=name)
         )
+        bot.refresh()
         lines = [f"- **{r.status}** {r.name}: {r.error or f'{r.entries} entries'}" for r in results]
         rows = source_rows()
         return "\n".join(lines), _table(rows, headers), gr.update(choices=[r[0] for r in rows])
@@ -139,6 +187,7 @@ def _kb_tab(bot: SupportBot) -> None:
             removed = bot.kb.delete(source_id)
         except LLMEcoError as exc:
             raise gr.Error(str(exc)) from None
+        bot.refresh()
         rows = source_rows()
         return f"Deleted {removed.id}.", _table(rows, headers), gr.update(choices=[r[0] for r in rows], value=None)
 
