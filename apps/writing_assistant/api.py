@@ -264,11 +264,15 @@ def create_api(writer: Writer, store: DocumentStore | None = None) -> FastAPI:
 def _add_task_routes(api: FastAPI, name: str, model: type[BaseModel], run) -> None:
     """``POST /api/<name>`` (one JSON result) and ``POST /api/<name>/stream`` (server-sent events)."""
 
-    def plain(body: model) -> dict:  # type: ignore[valid-type]
+    def plain(body: BaseModel) -> dict:
         return _final(run(body))
 
-    def stream(body: model) -> StreamingResponse:  # type: ignore[valid-type]
+    def stream(body: BaseModel) -> StreamingResponse:
         return _sse(run(body))
+
+    # FastAPI reads the request model from the annotation; these routes share one body per task.
+    plain.__annotations__ = {"body": model, "return": dict}
+    stream.__annotations__ = {"body": model, "return": StreamingResponse}
 
     api.post(f"/api/{name}", name=name)(plain)
     api.post(f"/api/{name}/stream", name=f"{name}_stream")(stream)

@@ -18,7 +18,7 @@ class WriterConfig(BaseModel):
     model: str | None = None  # None: the strongest chat model installed (core.models.registry.default_chat_model)
     tolerance: float = 0.15  # a draft's length must be within this share of the target
     max_length: int = 5000  # words (English) or characters (Chinese) a draft may ask for
-    max_text_chars: int = 2_000_000  # longest text the checks, rewrites and the store accept
+    max_text_chars: int = 1_000_000  # longest text the checks and the store accept (a few MB of UTF-8)
     long_sentence_words: int = 35  # English sentences longer than this are flagged
     long_sentence_chars: int = 60  # Chinese sentences longer than this (characters) are flagged
     templates_dir: str | None = None  # extra user templates (YAML, one file a kind); None: $LLMECO_HOME/...
