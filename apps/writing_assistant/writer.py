@@ -96,7 +96,7 @@ def _clean(text: str, title: str | None = None) -> str:
     text = _PREAMBLE.sub("", text, count=1)
     lines = text.split("\n")
     while lines and (
-        lines[0].lstrip().startswith("#")
+        re.match(r"^\s*#{1,6}\s", lines[0])  # a Markdown heading (not a hashtag)
         or (title and lines[0].strip(" *#:：") == title.strip())
         or re.match(r"^\s*(subject|主题)\s*[:：]", lines[0], re.IGNORECASE)
     ):
@@ -585,11 +585,26 @@ def trim(
             break
     if removed:
         steps.append(f"trimmed {removed} sentence(s) at sentence boundaries")
-    if total > target * (1 + tolerance):  # single long sentences: cut at a clause boundary
+    if total > target * (1 + tolerance):  # very long sentences: cut at a clause boundary, else at a word
         section = max(sections, key=lambda s: count(s.text, lang))
         keep = count(section.text, lang) - (total - round(target * 1.05))
         section.text = cut_at_clause(section.text, keep, lang)
-        steps.append("cut a long sentence at a clause boundary")
+        if count(section.text, lang) > keep:
+            section.text = cut_at_unit(section.text, keep, lang)
+        steps.append("cut a long sentence")
+
+
+def cut_at_unit(text: str, keep: int, lang: Language) -> str:
+    """The first ``keep`` words (characters) of ``text``, closed with an ellipsis: the last resort."""
+    if lang == "zh":
+        kept, n = [], 0
+        for ch in text:
+            n += not ch.isspace()
+            if n > keep:
+                break
+            kept.append(ch)
+        return "".join(kept).rstrip() + "…"
+    return " ".join(text.split()[:keep]) + "…"
 
 
 def cut_at_clause(text: str, keep: int, lang: Language) -> str:

@@ -54,3 +54,15 @@ def test_dedupe_removes_loops():
 def test_parse_outline():
     answer = "Here is an outline:\n1. **Why it matters**\n2. Getting started:\n- Keeping it up\n\n第三部分：总结"
     assert parse_outline(answer) == ["Why it matters", "Getting started", "Keeping it up", "总结"]
+
+
+def test_a_text_without_sentence_ends_is_still_cut_to_length():
+    s = Section("Body", 50, " ".join(["word"] * 200))
+    trim([s], 50, 0.15, "en", False, [])
+    assert 43 <= count(s.text, "en") <= 57
+
+
+def test_clean_drops_preambles_and_headings_but_keeps_hashtags():
+    from apps.writing_assistant.writer import _clean
+
+    assert _clean("Sure! Here is the post:\n## Title\n#Sourdough is back!") == "#Sourdough is back!"
