@@ -78,19 +78,24 @@ def test_a_short_direct_answer_need_not_repeat_the_question():
 
 
 def test_answers_that_say_nothing_are_not_grounded():
-    # Real outputs of the default chat model that passed the older checks (issue: support bot on any KB).
-    docs = [
-        Document("Strikethrough is written with two tildes: ~~like this~~ in GitHub markdown.", metadata={"title": ""}),
-        Document("GitHub markdown also accepts the HTML tags <del> and <s>.", metadata={"title": "B"}),
+    # Real SmolLM2-135M answers on the bike-rental guide (tests/apps/support_bot/conftest.py) that pass the support,
+    # echo and topic checks: a frame around the question, the passage's title, numbers the passage does not hold.
+    titles = ["Harbour Bikes rental guide > Opening hours", "Harbour Bikes rental guide > Helmets"]
+    bodies = [
+        "The Harbour Bikes shop on Pier Road opens at 8 am and closes at 7 pm every day from April to October.",
+        "Every rental includes a free helmet. Child seats cost 5 euros per day.",
     ]
-    question = "How does strikethrough text present on GitHub markdown?"
-    for said in (
-        'The answer to the question "How does strikethrough text present on GitHub markdown?" is: [2]',
-        "How does strikethrough text present on GitHub markdown? [1]",  # the question echoed with a citation
-        "Strikethrough text on GitHub markdown. [1]",  # only the question's own words
+    docs = [Document(f"{t}\n{b}", metadata={"title": t}) for t, b in zip(titles, bodies, strict=True)]
+    for said, question in (
+        ('The answer to the question "Do I get a helmet?" is: [2]', "Do I get a helmet?"),
+        ("The answer to this question is: The Harbour Bikes rental guide.", "Where are the bikes?"),
+        ("[4] The shop closes at 10 pm every day.", "What time does the shop close?"),
+        ("The answer is: 50 euros a day for child seats.", "How much does a child seat cost per day?"),
     ):
         g = finalize(said, docs, question)
         assert not g.grounded and not g.abstained, said
-    # The same frame with content from the cited passage is an answer.
-    g = finalize("The answer is: it is written with two tildes, ~~like this~~ [1]", docs, question)
+    # The same frames with content from the cited passage are answers.
+    g = finalize("The answer is: the shop closes at 7 pm every day.", docs, "What time does the shop close?")
     assert g.grounded and g.cited == [1]
+    g = finalize("The answer to this question is:\nThe shop opens at 8:00 am.", docs, "When does the shop open?")
+    assert g.grounded and g.answer == "The shop opens at 8:00 am. [1]"

@@ -301,3 +301,17 @@ def test_demo_knowledge_base_parses_and_policy_sets_point_at_it():
         by_lang = sum(r["lang"] == "zh" for r in rows)
         assert by_lang == size // 2
         assert sum(r["action"] == "answer" for r in rows) == size * 65 // 100
+
+
+def test_faq_paraphrases_column_in_csv_and_json(tmp_path):
+    csv_file = tmp_path / "faq.csv"
+    csv_file.write_text(
+        'question,answer,paraphrases\nHow do I reset my password?,Use the link.,"forgot password | can\'t log in"\n'
+        "Do you ship abroad?,Yes.,\n",
+        encoding="utf-8",
+    )
+    entries = parse_file(csv_file).entries
+    assert entries[0].paraphrases == ["forgot password", "can't log in"] and entries[1].paraphrases == []
+    json_file = tmp_path / "faq.json"
+    json_file.write_text(json.dumps([{"问题": "怎么退货？", "答案": "30天内。", "相似问题": ["能退吗", "退货流程"]}]))
+    assert parse_file(json_file).entries[0].paraphrases == ["能退吗", "退货流程"]
