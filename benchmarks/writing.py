@@ -129,15 +129,196 @@ def summarise_length(out: dict) -> None:
             out[f"{side}_seconds_total"] = round(sum(h["seconds"] for h in have), 1)
 
 
+def edits(source: str, target: str) -> set[tuple[int, int, str]]:
+    """Character-level edits turning ``source`` into ``target``: (start, end, replacement)."""
+    from difflib import SequenceMatcher
+
+    ops = SequenceMatcher(None, source, target, autojunk=False).get_opcodes()
+    return {(i1, i2, target[j1:j2]) for op, i1, i2, j1, j2 in ops if op != "equal"}
+
+
+def f_beta(tp: int, fp: int, fn: int, beta: float = 0.5) -> dict:
+    p = tp / (tp + fp) if tp + fp else 1.0
+    r = tp / (tp + fn) if tp + fn else 1.0
+    f = (1 + beta**2) * p * r / (beta**2 * p + r) if p + r else 0.0
+    return {"precision": round(p, 4), "recall": round(r, 4), "f0.5": round(f, 4), "tp": tp, "fp": fp, "fn": fn}
+
+
+def score_gec(rows: list[tuple[str, list[str]]], hyps: list[str]) -> dict:
+    """MuCGEC-style: per sentence, the reference that gives the best F0.5 (ties: most true positives)."""
+    tp = fp = fn = 0
+    for (source, refs), hyp in zip(rows, hyps, strict=True):
+        h = edits(source, hyp)
+        best = max(
+            ((len(h & r), len(h - r), len(r - h)) for r in (edits(source, ref) for ref in refs)),
+            key=lambda c: (f_beta(*c)["f0.5"], c[0]),
+        )
+        tp, fp, fn = tp + best[0], fp + best[1], fn + best[2]
+    return f_beta(tp, fp, fn)
+
+
+def run_checks(args: argparse.Namespace) -> None:
+    """English P/R on our labelled set; Chinese correction F0.5 on MuCGEC: the rules, the model, both."""
+    from apps.writing_assistant.checks import apply_first_replacements, check
+
+    rows = [json.loads(line) for line in (SHARED_DATA / "checks_en.jsonl").read_text().splitlines() if line]
+    per_class: dict[str, list[int]] = {}
+    tp = fp = fn = 0
+    fp_style = 0
+    for r in rows:
+        issues = check(r["text"], "en")
+        if r["wrong"] is None:
+            fp += len(issues)
+            fp_style += sum(i.category == "STYLE" for i in issues)
+            continue
+        start = r["text"].index(r["wrong"])
+        hits = [i for i in issues if i.offset < start + len(r["wrong"]) and start < i.offset + i.length]
+        extra = [i for i in issues if i not in hits]
+        tp, fn, fp = tp + bool(hits), fn + (not hits), fp + len(extra)
+        fp_style += sum(i.category == "STYLE" for i in extra)
+        per_class.setdefault(r["class"], []).append(bool(hits))
+    english = {
+        **f_beta(tp, fp, fn),
+        "sentences": len(rows),
+        "with_error": tp + fn,
+        "clean": sum(r["wrong"] is None for r in rows),
+        "false_positives_style": fp_style,
+        "precision_without_style_flags": round(tp / (tp + fp - fp_style), 4),
+        "recall_by_class": {k: round(sum(v) / len(v), 3) for k, v in per_class.items()},
+    }
+    log("english", json.dumps(english))
+    out = {**header(args, args.model or registry.default_chat_model()), "english": english}
+    if MUCGEC.is_file():
+        lines = [line.split("\t") for line in MUCGEC.read_text(encoding="utf-8").splitlines() if line.strip()]
+        data = [(cols[1], [c if c != "没有错误" else cols[1] for c in cols[2:]] or [cols[1]]) for cols in lines]
+        rule_hyps = [apply_first_replacements(src, check(src, "zh")) for src, _ in data]
+        out["mucgec"] = {"sentences": len(data), "rules": score_gec(data, rule_hyps)}
+        log("mucgec rules", json.dumps(out["mucgec"]))
+        n = args.zh_model_limit
+        if n:
+            writer = writer_for(args.model)
+            subset = data[:n]
+            model_hyps = []
+            for i, (src, _) in enumerate(subset, 1):
+                model_hyps.append(writer.rewrite(src, "grammar", language="zh")["text"].strip())
+                if i % 10 == 0:
+                    log(f"mucgec model {i}/{n}")
+            both = [apply_first_replacements(h, check(h, "zh")) for h in model_hyps]
+            out["mucgec"]["subset"] = n
+            out["mucgec"]["rules_on_subset"] = score_gec(subset, rule_hyps[:n])
+            out["mucgec"]["model_on_subset"] = score_gec(subset, model_hyps)
+            out["mucgec"]["model_then_rules_on_subset"] = score_gec(subset, both)
+            out["model"] = writer.model_name
+            log("mucgec model", json.dumps(out["mucgec"]))
+    save("writing_checks", out)
+
+
+def wmt_segments(n: int) -> dict[str, list[tuple[str, list[str]]]]:
+    """The conversational (customer-service chat) segments: en->zh by the TSV's domain label; zh->en has no
+    labels here, and its file opens with the conversation documents, so the first n lines are used."""
+    import csv
+
+    with (WMT / "en-zh_with_domain.tsv").open(encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE) if r["domain"] == "conversation"]
+    en_zh = [(r["src_en"], [r["ref_A_zh"], r["ref_B_zh"]]) for r in rows[:n]]
+    txt = WMT / "txt"
+    src = (txt / "generaltest2022.zh-en.src.zh").read_text(encoding="utf-8").splitlines()[:n]
+    refs_a = (txt / "generaltest2022.zh-en.ref.A.en").read_text(encoding="utf-8").splitlines()[:n]
+    refs_b = (txt / "generaltest2022.zh-en.ref.B.en").read_text(encoding="utf-8").splitlines()[:n]
+    return {"en-zh": en_zh, "zh-en": [(s, [a, b]) for s, a, b in zip(src, refs_a, refs_b, strict=True)]}
+
+
+def run_translate(args: argparse.Namespace) -> None:
+    """chrF (sacrebleu, both references) of ours vs the raw model asked in one line."""
+    from sacrebleu.metrics import CHRF
+
+    from core.text import GenerationParams
+
+    writer = writer_for(args.model)
+    n = args.limit or 15
+    out = {**header(args, writer.model_name), "segments_per_direction": n, "directions": {}}
+    for direction, segments in wmt_segments(n).items():
+        target = direction.split("-")[1]
+        ours, raw = [], []
+        for i, (source, _) in enumerate(segments, 1):
+            ours.append(writer.translate(source, target)["text"].replace("\n", " "))
+            ask = f"Translate to {'Chinese' if target == 'zh' else 'English'}: {source}"
+            budget = int(len(source) * (2.0 if target == "en" else 1.2)) + 40
+            reply = writer.engine.chat([{"role": "user", "content": ask}], GenerationParams(max_new_tokens=budget))
+            raw.append(reply.text.strip().replace("\n", " "))
+            if i % 5 == 0:
+                log(f"{direction} {i}/{len(segments)}")
+        refs = [[s[1][0] for s in segments], [s[1][1] for s in segments]]
+        chrf = CHRF()
+        out["directions"][direction] = {
+            "ours_chrf": round(chrf.corpus_score(ours, refs).score, 2),
+            "raw_chrf": round(chrf.corpus_score(raw, refs).score, 2),
+            "examples": [
+                {"source": s[0], "ours": o, "raw": r} for s, o, r in zip(segments[:3], ours, raw, strict=False)
+            ],
+        }
+        log(direction, out["directions"][direction]["ours_chrf"], out["directions"][direction]["raw_chrf"])
+        save("writing_translate", out)
+
+
+def run_overhead(args: argparse.Namespace) -> None:
+    """Time to first token and tokens/s: the bare engine vs the app path (Writer streaming, which the UI and the
+    API consume), on the same chat messages, alternating, median of ``--runs``."""
+    import statistics
+
+    from core.text import GenerationParams, Request
+
+    writer = writer_for(args.model)
+    system = writer._system("en")
+    user = "Continue the following text with about 60 words.\n\nWalking every day is one of the simplest habits."
+    params = GenerationParams(max_new_tokens=64)  # greedy: both paths write the same tokens
+
+    def measure(pieces) -> tuple[float, float]:
+        t0 = time.perf_counter()
+        first, n = None, 0
+        for piece in pieces:
+            if piece:
+                first = first or time.perf_counter() - t0
+                n += 1
+        total = time.perf_counter() - t0
+        return first, (n - 1) / (total - first)
+
+    def bare():
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        return (c.text for c in writer.engine.stream(Request(messages=messages, params=params)))
+
+    def app_path():
+        return writer._stream(system, user, 64)
+
+    measure(bare())  # warm-up
+    rows = {"bare engine (baseline)": [], "app path (Writer stream)": []}
+    for _ in range(args.runs):
+        rows["bare engine (baseline)"].append(measure(bare()))
+        rows["app path (Writer stream)"].append(measure(app_path()))
+    out = {**header(args, writer.model_name), "runs": args.runs, "new_tokens": 64, "rows": {}}
+    base = None
+    for name, values in rows.items():
+        ttft = statistics.median(v[0] for v in values) * 1000
+        tps = statistics.median(v[1] for v in values)
+        base = base or (ttft, tps)
+        out["rows"][name] = {"ttft_ms": round(ttft, 1), "tokens_per_s": round(tps, 2),
+                             "tps_ratio": round(tps / base[1], 3), "ttft_ratio": round(ttft / base[0], 3)}  # fmt: skip
+    log(json.dumps(out["rows"], indent=1))
+    save("writing_overhead", out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=["length"])
+    parser.add_argument("part", choices=["length", "checks", "translate", "overhead"])
     parser.add_argument("--model", default=None, help="Chat model (default: the strongest installed).")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--every", type=int, default=1, help="Take every K-th brief (model comparison subsets).")
     parser.add_argument("--no-plain", action="store_true", help="Skip the plain-prompt baseline.")
+    parser.add_argument("--zh-model-limit", type=int, default=0, help="MuCGEC sentences for the model path.")
+    parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    {"length": run_length}[args.part](args)
+    parts = {"length": run_length, "checks": run_checks, "translate": run_translate, "overhead": run_overhead}
+    parts[args.part](args)
 
 
 if __name__ == "__main__":

@@ -456,9 +456,8 @@ def _agreement(tok) -> Issue | None:
 _CJK = r"[\u4e00-\u9fff]"
 _HALF_TO_FULL = {",": "，", ".": "。", "?": "？", "!": "！", ":": "：", ";": "；", "(": "（", ")": "）"}
 _HALF_PUNCT = re.compile(rf"(?<={_CJK})[,?!:;]|(?<={_CJK})\.(?!\d)|[,?!:;](?={_CJK})")
-_REPEAT_CHARS = "的了是在和也都就不把被对我你他她它很又还"
-_ZH_REPEAT = re.compile(rf"([{_REPEAT_CHARS}])\1")
-_ZH_ALLOWED_REPEAT = {"不不", "是是", "对对", "很很"}  # "对对对", "是是是": spoken assent; handled below
+# Words that are never doubled on purpose (unlike 看看, 常常, 很长很长): function words and pronouns, by jieba POS.
+_NO_DOUBLE_POS = ("u", "p", "c", "r")
 _DE_DI_DE_VERB_COMPLEMENT = re.compile(r"(很|非常|太|特别|十分|极|真|挺|这么|那么|越来越|不太|更)")
 # Confusable characters inside fixed phrases: only misspellings that are never right.
 _ZH_CONFUSABLE = {
@@ -508,12 +507,6 @@ def check_zh(text: str, long_sentence_chars: int = 60) -> list[Issue]:
                 "ZH_PUNCTUATION_WIDTH",
                 "PUNCTUATION",
             )
-        )
-    for m in _ZH_REPEAT.finditer(text):
-        if m.group() in _ZH_ALLOWED_REPEAT:
-            continue
-        issues.append(
-            Issue(m.start(), 2, f"Repeated character '{m.group(1)}'.", [m.group(1)], "ZH_REPEATED", "REDUNDANCY")
         )
     for m in _ZH_CONFUSABLE_RE.finditer(text):
         right = _ZH_CONFUSABLE[m.group()]
@@ -571,7 +564,7 @@ def _de_di_de(text: str) -> list[Issue]:
         prev_w, prev = words[i - 1]
         nxt_w, nxt = words[i + 1]
         right = None
-        if w == "的" and prev in ("ad", "d", "z") and nxt.startswith("v") and len(prev_w) >= 2:
+        if w == "的" and prev in ("ad", "z") and nxt in ("v", "vd") and len(prev_w) >= 2:
             right = "地"
         elif w == "的" and prev.startswith("v") and _DE_DI_DE_VERB_COMPLEMENT.match(nxt_w):
             right = "得"
@@ -595,16 +588,17 @@ def _de_di_de(text: str) -> list[Issue]:
 
 
 def _repeated_words_zh(text: str) -> list[Issue]:
-    """The same word of two or more characters twice in a row ("我们我们")."""
+    """A function word or pronoun written twice in a row ("我的的", "我们我们"); words that merely
+    touch ("现在|在", "不了|了") and reduplication of content words ("很长很长") are left alone."""
     with _lock:
-        import jieba
-
-        _posseg()
-        words = list(jieba.cut(text))
+        words = [(w.word, w.flag) for w in _posseg().cut(text)]
     issues, pos = [], 0
-    for i, w in enumerate(words):
-        if i and len(w) >= 2 and w == words[i - 1] and re.fullmatch(rf"{_CJK}+", w):
-            issues.append(Issue(pos, len(w), f"Repeated word '{w}'.", [""], "ZH_REPEATED", "REDUNDANCY"))
+    for i, (w, flag) in enumerate(words):
+        prev = words[i - 1][0] if i else ""
+        if prev == w and flag.startswith(_NO_DOUBLE_POS) and re.fullmatch(rf"{_CJK}+", w):
+            issues.append(Issue(pos - len(w), 2 * len(w), f"Repeated word '{w}'.", [w], "ZH_REPEATED", "REDUNDANCY"))
+        elif w in "的地得" and len(prev) > 1 and prev.endswith(w):  # "我的|的"
+            issues.append(Issue(pos - 1, 2, f"Repeated character '{w}'.", [w], "ZH_REPEATED", "REDUNDANCY"))
         pos += len(w)
     return issues
 

@@ -55,10 +55,14 @@ def test_chinese_rules():
     got = found(text, "zh")
     assert got["ZH_CONFUSED_CHARACTERS"] == ["做飞机"]
     assert got["ZH_PUNCTUATION_WIDTH"] == [","]
-    assert set(got["ZH_REPEATED"]) == {"我们", "的的"}
+    assert set(got["ZH_REPEATED"]) == {"我们我们", "的的"}
     assert got["ZH_DE_DI_DE"] == ["的", "的"]
     fixed = apply_first_replacements(text, check(text, "zh"))
     assert fixed == "学生大概坐飞机去北京，我们都很高兴。他跑得很快。她认真地学习。这是我的书。"
+
+
+def test_chinese_words_that_merely_touch_are_not_repeats():
+    assert check("我从小到现在在这里吃饭，但现在戒不了了。那儿有很长很长的路。", "zh") == []
 
 
 def test_chinese_long_sentence():
