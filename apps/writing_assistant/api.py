@@ -25,26 +25,23 @@ from core.errors import LLMEcoError
 MAX_UPLOAD = 20 * 1024 * 1024
 
 
-class DraftIn(BaseModel):
+class BriefIn(BaseModel):
     kind: str
     topic: str
     tone: str = "neutral"
     audience: str = "general readers"
     language: Literal["en", "zh"] = "en"
     length: int = 300
+
+
+class DraftIn(BriefIn):
     outline: list[str] | None = Field(None, description="Edited section titles; omitted: the kind's default plan.")
     temperature: float = Field(0.0, ge=0, le=2, description="> 0 with a new seed to regenerate differently.")
     seed: int | None = None
     save_as: str | None = Field(None, description="Keep the draft in the document store under this title.")
 
 
-class OutlineIn(BaseModel):
-    kind: str
-    topic: str
-    tone: str = "neutral"
-    audience: str = "general readers"
-    language: Literal["en", "zh"] = "en"
-    length: int = 600
+class OutlineIn(BriefIn):
     sections: int | None = None
 
 

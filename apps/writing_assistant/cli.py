@@ -21,6 +21,11 @@ JSON = typer.Option(False, "--json", help="One JSON object (a JSON list for chec
 LANGUAGE = typer.Option(None, "--language", "-l", help="en | zh (default: detected from the text).")
 SET = typer.Option(None, "--set", help="Setting as key=value (repeatable), e.g. apps.writing_assistant.tolerance=0.1")
 TEXT = typer.Argument(..., help="The text, or a .txt/.md/.docx file holding it.")
+KIND = typer.Option(..., "--kind", "-k", help="article, report, email, notice, social, product, or yours.")
+TOPIC = typer.Option(..., "--topic", "-t")
+TONE = typer.Option("neutral", "--tone", help="formal, friendly, persuasive, neutral, ...")
+AUDIENCE = typer.Option("general readers", "--audience")
+BRIEF_LANGUAGE = typer.Option("en", "--language", "-l", help="en | zh")
 
 
 def writer_settings(overrides: list[str] | None = None) -> Settings:
@@ -86,11 +91,11 @@ def read_outline(path: Path) -> list[str]:
 
 @app.command()
 def draft(
-    kind: str = typer.Option(..., "--kind", "-k", help="article, report, email, notice, social, product, or yours."),
-    topic: str = typer.Option(..., "--topic", "-t"),
-    tone: str = typer.Option("neutral", "--tone"),
-    audience: str = typer.Option("general readers", "--audience"),
-    language: str = typer.Option("en", "--language", "-l", help="en | zh"),
+    kind: str = KIND,
+    topic: str = TOPIC,
+    tone: str = TONE,
+    audience: str = AUDIENCE,
+    language: str = BRIEF_LANGUAGE,
     length: int = typer.Option(300, "--length", "-n", help="Target: English words or Chinese characters."),
     outline: Path | None = typer.Option(None, "--outline", help="Edited outline (JSON list or one title a line)."),
     save: str | None = typer.Option(None, "--save", help="Keep the draft in the document store under this title."),
@@ -119,11 +124,11 @@ def draft(
 
 @app.command("outline")
 def outline_command(
-    kind: str = typer.Option(..., "--kind", "-k"),
-    topic: str = typer.Option(..., "--topic", "-t"),
-    tone: str = typer.Option("neutral", "--tone"),
-    audience: str = typer.Option("general readers", "--audience"),
-    language: str = typer.Option("en", "--language", "-l"),
+    kind: str = KIND,
+    topic: str = TOPIC,
+    tone: str = TONE,
+    audience: str = AUDIENCE,
+    language: str = BRIEF_LANGUAGE,
     length: int = typer.Option(600, "--length", "-n"),
     sections: int | None = typer.Option(None, "--sections", help="How many sections (default: from the length)."),
     model: str | None = MODEL,

@@ -50,6 +50,30 @@ _PREAMBLE = re.compile(
 _LIST_MARK = re.compile(r"^\s*(#+|\d+[.)、]|[-*•]|第[一二三四五六七八九十]+(?:部分|节|章)?[、.:：]?)\s*")
 
 
+# A section's prompt, per language: the whole piece at once, or one part of a plan.
+SECTION_PROMPTS = {
+    "en": {
+        "whole": 'Write a {kind} about "{topic}". {instructions} Length: about {size} words.',
+        "plan": 'Topic: "{topic}". Kind: {kind}. Plan: {plan}. {instructions}',
+        "part": 'Now write only part {part}, "{title}", in about {size} words, without a heading.',
+        "after": 'The previous part ended: "{previous}". Continue naturally without repeating it and without a new '
+        "greeting.",
+        "not_last": "This is not the last part: do not conclude or sign off yet.",
+        "sep": " ",
+        "plan_sep": "; ",
+    },
+    "zh": {
+        "whole": "写一篇{kind}，主题：“{topic}”。{instructions}全文约{size}个汉字。",
+        "plan": "主题：“{topic}”。体裁：{kind}。结构：{plan}。{instructions}",
+        "part": "现在只写第{part}部分“{title}”，约{size}个汉字，不要写小标题。",
+        "after": "上一部分的结尾是：“{previous}”。请自然衔接，不要重复，不要再写称呼。",
+        "not_last": "这不是最后一部分：不要总结，也不要落款。",
+        "sep": "",
+        "plan_sep": "；",
+    },
+}
+
+
 @dataclass
 class Brief:
     """What to write. ``length`` counts English words or Chinese characters."""
@@ -252,35 +276,26 @@ class Writer:
         )
 
     def _section_prompt(self, brief: Brief, template: Template, sections: list[Section], i: int) -> str:
-        lang, n, s = brief.language, len(sections), sections[i]
-        size = round(s.target * ASK_FACTOR[lang])
-        instructions = template.instructions.get(lang, "")
-        if lang == "zh":
-            if n == 1:
-                return f"写一篇{brief.kind}，主题：“{brief.topic}”。{instructions}全文约{size}个汉字。"
-            plan = "；".join(f"{j + 1}. {x.title}" for j, x in enumerate(sections))
-            parts = [f"主题：“{brief.topic}”。体裁：{brief.kind}。结构：{plan}。", instructions]
-            parts.append(f"现在只写第{i + 1}部分“{s.title}”，约{size}个汉字，不要写小标题。")
-            if i:
-                parts.append(
-                    f"上一部分的结尾是：“{last_sentence(sections[i - 1].text)}”。请自然衔接，不要重复，不要再写称呼。"
-                )
-            if i < n - 1:
-                parts.append("这不是最后一部分：不要总结，也不要落款。")
-            return "".join(parts)
-        if n == 1:
-            return f'Write a {brief.kind} about "{brief.topic}". {instructions} Length: about {size} words.'
-        plan = "; ".join(f"{j + 1}. {x.title}" for j, x in enumerate(sections))
-        parts = [f'Topic: "{brief.topic}". Kind: {brief.kind}. Plan: {plan}.', instructions]
-        parts.append(f'Now write only part {i + 1}, "{s.title}", in about {size} words, without a heading.')
+        lang, s = brief.language, sections[i]
+        words = SECTION_PROMPTS[lang]
+        fill = {
+            "kind": brief.kind,
+            "topic": brief.topic,
+            "instructions": template.instructions.get(lang, ""),
+            "size": round(s.target * ASK_FACTOR[lang]),
+            "title": s.title,
+            "part": i + 1,
+            "plan": words["plan_sep"].join(f"{j + 1}. {x.title}" for j, x in enumerate(sections)),
+        }
+        if len(sections) == 1:
+            return words["whole"].format(**fill)
+        parts = [words["plan"], words["part"]]
         if i:
-            parts.append(
-                f'The previous part ended: "{last_sentence(sections[i - 1].text)}". Continue naturally without '
-                "repeating it and without a new greeting."
-            )
-        if i < n - 1:
-            parts.append("This is not the last part: do not conclude or sign off yet.")
-        return " ".join(p for p in parts if p)
+            parts.append(words["after"])
+            fill["previous"] = last_sentence(sections[i - 1].text)
+        if i < len(sections) - 1:
+            parts.append(words["not_last"])
+        return words["sep"].join(parts).format(**fill)
 
     def _fit(
         self, brief: Brief, template: Template, sections: list[Section], headings: bool, steps: list[str]
@@ -349,11 +364,15 @@ class Writer:
                 f"Continue the following text with about {length} words in the same style. "
                 f"Output only the continuation.\n\n{context}"
             )
+        yield from self._sized(prompt, length, lang)
+
+    def _sized(self, prompt: str, length: int, lang: Language) -> Iterator[Event]:
+        """Stream one answer of about ``length`` units, then hold it to the length like a draft."""
         raw = ""
         for piece in self._stream(self._system(lang), prompt, int(length * TOKENS_PER_UNIT[lang]) + 40):
             raw += piece
             yield "delta", piece
-        section = Section("continuation", length, complete_sentences(_clean(raw)))
+        section = Section("answer", length, complete_sentences(_clean(raw)))
         trim([section], length, self.config.tolerance, lang, False, [])
         yield "done", {"text": section.text, "length": count(section.text, lang), "language": lang}
 
@@ -412,13 +431,7 @@ class Writer:
             prompt = f"用约{length}个汉字概括下面的文字，只输出摘要。\n\n{source}"
         else:
             prompt = f"Summarise the following text in about {length} words. Output only the summary.\n\n{source}"
-        raw = ""
-        for piece in self._stream(self._system(lang), prompt, int(length * TOKENS_PER_UNIT[lang]) + 40):
-            raw += piece
-            yield "delta", piece
-        section = Section("summary", length, complete_sentences(_clean(raw)))
-        trim([section], length, self.config.tolerance, lang, False, [])
-        yield "done", {"text": section.text, "length": count(section.text, lang), "language": lang}
+        yield from self._sized(prompt, length, lang)
 
     def titles(self, text: str, n: int = 5, email: bool = False, language: Language | None = None) -> list[str]:
         """Title ideas for a topic or a text; e-mail subject lines with ``email``."""
