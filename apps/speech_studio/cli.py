@@ -3,7 +3,8 @@
 Contracts (scripts call these exactly):
 ``llmeco speech transcribe FILE... [--model NAME] [--format txt|srt|vtt|json] [--language xx]
 [--task transcribe|translate] [--output-dir DIR]``, ``llmeco speech say "text" -o out.wav [--voice NAME]
-[--speed X] [--engine piper|coqui|espeak]``, ``llmeco speech eval --model M --data DIR_OR_TSV [--json]``."""
+[--speed X] [--engine piper|coqui|espeak]``, ``llmeco speech eval --model M --data DIR_OR_TSV [--json]``;
+also ``train`` (fine-tune on your clips), ``convert`` (CTranslate2 -> Hugging Face) and ``ui``."""
 
 from __future__ import annotations
 
@@ -138,6 +139,42 @@ def eval_command(
     for d in result.details:
         if d.error:
             err_console.print(f"[red]error:[/red] {d.error}", soft_wrap=True)
+
+
+@app.command()
+def train(
+    data: Path = typer.Option(..., "--data", help="A folder or a .tsv/.csv/.psv of audio + transcripts."),
+    output: Path = typer.Option(..., "--output", "-o", help="Run folder: hf/ (PyTorch) and ct2/ (faster-whisper)."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Base model (default apps.speech.asr_model)."),
+    steps: int = typer.Option(20, "--steps"),
+    lr: float = typer.Option(1e-4, "--lr"),
+    language: str | None = typer.Option(None, "--language", "-l", help="The clips' language (multilingual models)."),
+    overrides: list[str] = SET_OPTION,
+) -> None:
+    """Fine-tune Whisper's decoder on your clips; serve the result with `--model OUTPUT/ct2`."""
+    from core.speech.asr.finetune import FinetuneConfig, finetune
+    from core.speech.evaluate import load_clips
+
+    settings = settings_from(overrides)
+    base = model or SpeechSettings.from_settings(settings).asr_model
+    config = FinetuneConfig(steps=steps, learning_rate=lr, language=language)
+    with console.status(f"fine-tuning {base} ..."):
+        folder = finetune(base, load_clips(data), output, settings, config)
+    console.print(f"[green]done[/green]: llmeco speech transcribe FILE --model {folder}")
+
+
+@app.command()
+def convert(
+    model: str = typer.Argument(..., help="A registered Whisper model or a CTranslate2 folder."),
+    output: Path = typer.Option(..., "--output", "-o", help="Hugging Face folder to write."),
+    overrides: list[str] = SET_OPTION,
+) -> None:
+    """CTranslate2 Whisper -> Hugging Face `WhisperForConditionalGeneration` folder (for transformers, training)."""
+    from core.models import registry
+    from core.speech.asr.convert import ct2_to_hf
+
+    folder = ct2_to_hf(registry.resolve(model, settings_from(overrides), "asr").path, output)
+    console.print(f"wrote {folder}")
 
 
 @app.command()

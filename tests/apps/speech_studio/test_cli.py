@@ -99,3 +99,13 @@ def test_eval_on_a_folder_and_a_table(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "CER" in r.stdout and "Traditional -> Simplified" in r.stdout
     assert "silent.wav: the audio is silent" in r.stderr
+
+
+def test_convert_writes_a_hugging_face_folder(tmp_path):
+    r = speech("convert", "whisper-tiny.en", "--output", str(tmp_path / "hf"))
+    assert r.returncode == 0, r.stderr
+    assert {"model.safetensors", "config.json", "tokenizer.json", "preprocessor_config.json"} <= {
+        p.name for p in (tmp_path / "hf").iterdir()
+    }
+    config = json.loads((tmp_path / "hf" / "config.json").read_text())
+    assert config["d_model"] == 384 and config["encoder_layers"] == 4 and config["num_mel_bins"] == 80
