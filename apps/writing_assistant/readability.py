@@ -41,10 +41,11 @@ def readability(text: str, language: Language | None = None, long_words: int = 3
     if lang == "zh":
         import jieba
 
+        common = _common_zh()  # also quiets jieba's start-up log
         chars = count(text, "zh")
         per_sentence = [count(s, "zh") for s in sentence_texts] or [0]
         words = [w for w in jieba.cut(text) if re.search(r"[\u4e00-\u9fff]", w)]
-        rare = sum(w not in _common_zh() for w in words) / max(len(words), 1)
+        rare = sum(w not in common for w in words) / max(len(words), 1)
         mean = chars / n_sentences
         return {
             "language": "zh",
