@@ -2,15 +2,15 @@
 
 - ``intents``   Banking77 accuracy (full and 10-shot) vs frozen MiniLM + logistic regression
                 (benchmarks/support_bot_intents.py);
-- ``retrieval`` search latency at 1k/10k/100k FAQ entries vs a pure-Python BM25 + brute-force baseline
-                (benchmarks/support_bot_retrieval.py);
+- ``retrieval`` retrieval and the bot end to end on unseen KBs (StackFAQ, a Banking77 FAQ) and search latency at
+                1k/10k entries, vs the MiniLM question-only baseline (benchmarks/support_bot_retrieval.py);
 - ``answer``    end-to-end latency of direct FAQ answers (intent + retrieval + policy + store) vs retrieval alone;
 - ``load``      32 concurrent sessions for 60 s against ``POST /api/chat`` of a real ``llmeco bot serve`` process
                 vs one session alone: errors, p50/p95 latency, throughput, and that every message is stored.
 
     python benchmarks/support_bot.py [--parts intents,retrieval,answer,load] [--sessions 32] [--seconds 60]
 
-Results: benchmarks/results/support_bot.json (+ the two sub-benchmarks' own JSON and plots).
+Results: benchmarks/results/support_bot.json (+ the two sub-benchmarks' own JSON).
 """
 
 from __future__ import annotations

@@ -218,6 +218,13 @@ def rates(rows: list[dict]) -> dict:
         # answers given from a wrong entry, as a share of the answers given
         "wrong_answers_of_answered": round(100 * sum(r["wrong_answer"] for r in answered) / max(len(answered), 1), 2),
         "answered_right": round(100 * sum(not r["wrong_answer"] for r in answered) / n, 2),
+        # the right entry came first but the bot clarified instead of answering (share of those right first)
+        "withheld_right": round(
+            100
+            * sum(r["first_right"] and r["action"] != "answer" for r in rows)
+            / max(sum(r["first_right"] for r in rows), 1),
+            2,
+        ),
         "modes": dict(Counter(r["mode"] for r in rows)),
         "latency_p50_ms": float(np.percentile([r["latency_ms"] for r in rows], 50)),
     }
