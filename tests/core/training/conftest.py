@@ -20,3 +20,10 @@ def user_home(tmp_path_factory, settings):
 def tiny_run(user_home):
     """A real two-step LoRA run on SmolLM2 (seconds): enough to exercise everything that consumes runs."""
     return train(TrainConfig(data=str(FACTS), name="tiny-lora", **TINY), user_home).run_dir
+
+
+@pytest.fixture(scope="session")
+def facts_run(tmp_path_factory, settings):
+    """The default LoRA recipe on the 24 fact-learning chats (~2 min): an adapter that measurably changes the
+    model's answers, shared by the fact-learning and the export tests."""
+    return train(TrainConfig(data=str(FACTS), output=str(tmp_path_factory.mktemp("facts") / "run")), settings)

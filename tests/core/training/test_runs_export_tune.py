@@ -2,6 +2,7 @@ import csv
 import json
 
 import pytest
+import torch
 import yaml
 
 from core.errors import ConfigError, UnknownModelError
@@ -46,21 +47,39 @@ def test_register_versions_and_rollback(tiny_run, user_home, tmp_path):
         user_models.register(user_home, tmp_path, "x")
 
 
-def test_export_merges_lora_into_safetensors(tiny_run, user_home, tmp_path):
-    out = export(str(tiny_run), user_home, tmp_path / "export", int8=True)
+def chat_logits(model, tokenizer) -> torch.Tensor:
+    """Next-token logits over a held-out fact question and its answer, rendered with the chat template."""
+    example = json.loads((FACTS.parent / "facts_test.jsonl").read_text().splitlines()[0])
+    ids = tokenizer.apply_chat_template(example["messages"], return_tensors="pt", return_dict=True)["input_ids"]
+    with torch.no_grad():
+        return model(input_ids=ids).logits[0].float()
+
+
+def test_export_merges_an_adapter_that_changes_the_model(facts_run, user_home, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    files = registry.resolve(str(facts_run.run_dir), user_home, "text-generation", dtype="float32")
+    tokenizer = AutoTokenizer.from_pretrained(str(files.adapter))
+    base_model = AutoModelForCausalLM.from_pretrained(str(files.base), dtype=torch.float32).eval()
+    base = chat_logits(base_model, tokenizer)
+    adapter = chat_logits(PeftModel.from_pretrained(base_model, str(files.adapter)).eval(), tokenizer)
+    assert (adapter - base).abs().max() > 5.0  # the adapter really changes the model (measured: 29)
+
+    out = export(str(facts_run.run_dir), user_home, tmp_path / "merged")
     assert (out / "model.safetensors").exists() and not (out / "adapter_config.json").exists()
-    assert json.loads((out / "llmeco.json").read_text())["quantize"] == "int8"
-    engine = load_text_engine(str(out), user_home)
-    assert engine.quantized  # the export asked for int8 serving
-    reference = load_text_engine(str(tiny_run), user_home)
-    params = GenerationParams(max_new_tokens=12)
-    msgs = [{"role": "user", "content": "Where was Nimbus Outfitters founded?"}]
-    fp32 = load_text_engine(
-        str(out), user_home.model_copy(update={"text": user_home.text.model_copy(update={"quantize": "none"})})
-    )
-    assert fp32.chat(msgs, params).text == reference.chat(msgs, params).text  # merge == adapter on top
+    merged = load_text_engine(str(out), user_home)
+    assert not merged.quantized and json.loads((out / "llmeco.json").read_text())["quantize"] == "none"
+    assert (chat_logits(merged.model, merged.tokenizer) - adapter).abs().max() < 1e-3  # merged == adapter (1.3e-4)
+
+    out8 = export(str(facts_run.run_dir), user_home, tmp_path / "merged-int8", int8=True)
+    assert load_text_engine(str(out8), user_home).quantized  # the export asks to be served with int8
+    # ... over the same merged weights (what int8 rounding then costs is measured in benchmarks/finetune_serving.py).
+    unquantized = user_home.model_copy(update={"text": user_home.text.model_copy(update={"quantize": "none"})})
+    weights8 = load_text_engine(str(out8), unquantized)
+    assert (chat_logits(weights8.model, weights8.tokenizer) - adapter).abs().max() < 1e-3
     with pytest.raises(ConfigError, match="not empty"):
-        export(str(tiny_run), user_home, out)
+        export(str(facts_run.run_dir), user_home, out)
 
 
 def test_grid_search_runs_each_point_and_saves_best(user_home, tmp_path):

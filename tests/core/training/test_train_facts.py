@@ -8,8 +8,6 @@ import pytest
 
 from core.config import load_settings
 from core.text import GenerationParams, load_text_engine
-from core.training.config import TrainConfig
-from core.training.trainer import train
 
 pytestmark = pytest.mark.slow
 DATA = Path(__file__).resolve().parents[3] / "shared_data" / "finetune"
@@ -22,9 +20,9 @@ def fact_hits(model: str, settings) -> int:
     return sum(t["keyword"].lower() in engine.chat(t["messages"][:1], params).text.lower() for t in tests)
 
 
-def test_default_lora_teaches_new_facts(settings, tmp_path):
+def test_default_lora_teaches_new_facts(settings, facts_run):
     assert fact_hits("smollm2-135m-instruct", settings) == 0
-    result = train(TrainConfig(data=str(DATA / "facts_train.jsonl"), output=str(tmp_path / "run")), settings)
+    result = facts_run
     chosen = result.chosen
     assert chosen.lora_r == 16 and chosen.learning_rate == 3e-4 and chosen.epochs == 8
     run = result.run_dir
