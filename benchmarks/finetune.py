@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import subprocess
 import sys
@@ -21,6 +20,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from machine_info import machine  # noqa: E402
+
 MODEL = "smollm2-135m-instruct"
 LORA = {"r": 16, "alpha": 32, "dropout": 0.05}
 VARIANTS = ["plain-lora (baseline)", "plain-full", "ours-lora", "ours-full"]
@@ -99,7 +101,8 @@ def run_ours(method: str, data: Path, steps: int, batch: int, tokens: int) -> di
     )  # fmt: skip
     train(cfg, load_settings())
     stamps = [r["time"] for r in read_metrics(out) if "loss" in r]
-    return {"s_per_step": (stamps[-1] - stamps[0]) / (len(stamps) - 1), "peak_mb": peak_mb()}
+    saved = sum(f.stat().st_size for f in (out / "model").glob("*.safetensors")) / 2**20
+    return {"s_per_step": (stamps[-1] - stamps[0]) / (len(stamps) - 1), "peak_mb": peak_mb(), "saved_mb": saved}
 
 
 def main() -> None:
@@ -122,6 +125,7 @@ def main() -> None:
     from rich.table import Table
 
     console = Console(width=160)
+    at_start = machine()
     data = Path(tempfile.mkdtemp()) / "long_chats.jsonl"
     make_data(data, 64)
     results = []
@@ -152,7 +156,8 @@ def main() -> None:
         "batch": args.batch,
         "tokens": args.tokens,
         "steps": args.steps,
-        "machine": {"platform": platform.platform(), "python": platform.python_version()},
+        "machine": at_start,
+        "machine_at_end": machine(),
         "command": " ".join(["python", *sys.argv]),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "results": results,

@@ -1,8 +1,9 @@
 """Generation speed per engine against plain ``transformers`` fp32 ``model.generate`` (the baseline), in one run.
 
-Greedy, exactly N new tokens (end-of-turn suppressed), same chat prompt, same model. Reports tokens/s over the
-whole request and time to first token (median of --runs after a warm-up), prints a table with ratios to the
-baseline and writes JSON.
+Greedy, exactly N new tokens (end-of-turn suppressed), same chat prompt, same model. Every variant is loaded and
+warmed up first, then the variants take turns for --runs rounds, so a change in the machine's load hits all of
+them alike; each round's ratios are kept. Reports tokens/s over the whole request and time to first token (median
+over rounds), prints a table with ratios to the baseline and writes JSON with the machine's load.
 
     python benchmarks/generation.py [--tokens 128] [--runs 3] [--out benchmarks/results/generation.json]
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import statistics
 import sys
@@ -27,7 +27,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from machine_info import cpu_name  # noqa: E402
+from machine_info import machine  # noqa: E402
 
 from core.config import load_settings  # noqa: E402
 from core.models import registry  # noqa: E402
@@ -41,19 +41,18 @@ MESSAGES = [{"role": "user", "content": "Write a short story about a lighthouse 
 Runner = Callable[[], tuple[int, float]]  # one request -> (tokens generated, seconds to first token)
 
 
-def measure(run: Runner, runs: int) -> dict:
-    """Median tokens/s (whole request) and time to first token over ``runs`` after one warm-up run."""
-    samples = []
-    for i in range(runs + 1):
-        start = time.perf_counter()
-        n, ttft = run()
-        total = time.perf_counter() - start
-        if i:
-            samples.append((n / total, ttft, n))
+def sample(run: Runner) -> dict:
+    """One request: tokens/s over the whole request, time to first token, tokens generated."""
+    start = time.perf_counter()
+    n, ttft = run()
+    return {"tokens_per_s": n / (time.perf_counter() - start), "ttft_s": ttft, "tokens": n}
+
+
+def median_of(samples: list[dict]) -> dict:
     return {
-        "tokens_per_s": statistics.median(s[0] for s in samples),
-        "ttft_s": statistics.median(s[1] for s in samples),
-        "tokens": samples[0][2],
+        "tokens_per_s": statistics.median(s["tokens_per_s"] for s in samples),
+        "ttft_s": statistics.median(s["ttft_s"] for s in samples),
+        "tokens": samples[0]["tokens"],
     }
 
 
@@ -158,6 +157,7 @@ def main() -> None:
     ap.add_argument("--skip", nargs="*", default=[], help="row names to skip")
     ap.add_argument("--no-qa", action="store_true", help="skip the factual-QA quality column")
     args = ap.parse_args()
+    at_start = machine()
     torch.set_num_threads(args.threads)
     settings = load_settings(None, [f"text.threads={args.threads}"])
     console = Console(width=160)
@@ -180,20 +180,31 @@ def main() -> None:
             lambda: engine_run(load_text_engine(MODEL, settings, "llamacpp"), args.tokens),
         ),
     ]
-    results = []
+    runners: dict[str, tuple[str, Runner]] = {}
     for name, what, build in rows:
         if name in args.skip:
             continue
-        with console.status(f"{name} ..."):
-            run = build()
-            r = measure(run, args.runs)
-            engine = getattr(run, "engine", None)
-            if engine is not None and not args.no_qa:
+        with console.status(f"loading {name} ..."):
+            runners[name] = (what, build())
+            sample(runners[name][1])  # warm-up
+    rounds: dict[str, list[dict]] = {name: [] for name in runners}
+    for i in range(args.runs):  # interleaved: each round runs every variant once
+        for name, (_, run) in runners.items():
+            rounds[name].append(sample(run))
+        console.print(f"round {i + 1}/{args.runs}: " + ", ".join(
+            f"{n} {r[-1]['tokens_per_s']:.1f} tok/s" for n, r in rounds.items()
+        ))  # fmt: skip
+    results = []
+    for name, (what, run) in runners.items():
+        r = median_of(rounds[name])
+        engine = getattr(run, "engine", None)
+        if engine is not None and not args.no_qa:
+            with console.status(f"{name}: factual QA ..."):
                 r["factual_qa"] = factual_qa(engine)
-            if hasattr(run, "close"):
-                run.close()
-        results.append({"name": name, "what": what, **r})
-        console.print(f"{name}: {r['tokens_per_s']:.1f} tok/s, TTFT {r['ttft_s'] * 1000:.0f} ms ({r['tokens']} tokens)")
+        if hasattr(run, "close"):
+            run.close()
+        per_round_speed = [x["tokens_per_s"] for x in rounds[name]]
+        results.append({"name": name, "what": what, **r, "rounds_tokens_per_s": per_round_speed})
 
     base = results[0]["tokens_per_s"]
     raw = next((r["tokens_per_s"] for r in results if r["name"] == "llama.cpp raw"), None)
@@ -214,8 +225,17 @@ def main() -> None:
     console.print(table)
     ours = next((r for r in results if r["name"] == "engine llamacpp"), None)
     overhead = (raw / ours["tokens_per_s"] - 1) if raw and ours else None
-    if overhead is not None:
-        console.print(f"llama.cpp engine overhead vs raw llama.cpp: {overhead * 100:+.1f}%")
+    per_round = None
+    if overhead is not None:  # the same ratio round by round: its spread is the noise of this machine
+        per_round = [
+            o["tokens_per_s"] / r["tokens_per_s"]
+            for o, r in zip(rounds["engine llamacpp"], rounds["llama.cpp raw"], strict=True)
+        ]
+        console.print(
+            f"llama.cpp engine vs raw llama.cpp: {ours['tokens_per_s'] / raw:.2f}x (rounds: "
+            + ", ".join(f"{x:.2f}" for x in per_round)
+            + ")"
+        )
     record = {
         "benchmark": "generation",
         "model": MODEL,
@@ -224,16 +244,14 @@ def main() -> None:
         "runs": args.runs,
         "baseline": "hf-fp32 (baseline)",
         "factual_qa_questions": len(QA),
-        "machine": {
-            "platform": platform.platform(),
-            "processor": cpu_name(),
-            "threads": args.threads,
-            "torch": torch.__version__,
-        },
+        "machine": {**at_start, "threads": args.threads, "torch": torch.__version__},
         "command": " ".join(["python", *sys.argv]),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "results": results,
         "llamacpp_engine_overhead": overhead,
+        "llamacpp_engine_vs_raw": ours["tokens_per_s"] / raw if raw and ours else None,
+        "llamacpp_engine_vs_raw_per_round": per_round,
+        "machine_at_end": machine(),
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
