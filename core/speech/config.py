@@ -15,7 +15,7 @@ class SpeechSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     asr_model: str = "whisper-tiny.en"
-    asr_engine: Literal["faster-whisper"] = "faster-whisper"
+    asr_engine: Literal["faster-whisper", "transformers"] = "faster-whisper"
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     compute_type: str = "auto"  # auto: int8 on CPU, float16 on CUDA (CTranslate2 names)
     threads: int = 0  # CPU threads for CTranslate2; 0 = its default (all cores)

@@ -16,12 +16,17 @@ def load_asr_engine(model: str | None = None, settings: Settings | None = None, 
     s = SpeechSettings.from_settings(settings)
     model = model or s.asr_model
     chosen = engine or s.asr_engine
-    if chosen != "faster-whisper":
-        raise ConfigError(f"unknown speech-recognition engine {chosen!r}: use faster-whisper")
-    from core.speech.asr.faster_whisper_engine import FasterWhisperEngine
+    if chosen == "faster-whisper":
+        from core.speech.asr.faster_whisper_engine import FasterWhisperEngine
 
-    files = registry.resolve(model, settings, "asr")
-    return FasterWhisperEngine(model, files.path, device=s.device, compute_type=s.compute_type, threads=s.threads)
+        path = registry.resolve(model, settings, "asr").path
+        return FasterWhisperEngine(model, path, device=s.device, compute_type=s.compute_type, threads=s.threads)
+    if chosen == "transformers":
+        from core.speech.asr.convert import pytorch_form
+        from core.speech.asr.transformers_engine import TransformersWhisperEngine
+
+        return TransformersWhisperEngine(model, pytorch_form(model, settings), device=s.device)
+    raise ConfigError(f"unknown speech-recognition engine {chosen!r}: use faster-whisper or transformers")
 
 
 def options_from(settings: Settings, **changes: object) -> TranscribeOptions:

@@ -5,6 +5,7 @@ Sizes come from the tensors, head counts from the file's flags; nothing is hard-
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -14,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from core.config import Settings
 from core.errors import ModelLoadError
+from core.models import registry
 
 _DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
 
@@ -160,6 +163,7 @@ def ct2_to_hf(ct2_dir: Path, target: Path) -> Path:
         raise ModelLoadError(f"{ct2_dir}: conversion left weights unmapped: {missing or unexpected}")
     model.tie_weights()
     gen = model.generation_config
+    gen._from_model_config = False  # else generate() rebuilds it from the model config, dropping what follows
     gen.alignment_heads = ct2_config["alignment_heads"]
     gen.no_timestamps_token_id = token("<|notimestamps|>")
     gen.prev_sot_token_id = token("<|startofprev|>")
@@ -176,3 +180,13 @@ def ct2_to_hf(ct2_dir: Path, target: Path) -> Path:
         Path(tmp).rename(target)
         Path(tmp).mkdir()
     return target
+
+
+def pytorch_form(model: str, settings: Settings) -> Path:
+    """The Hugging Face folder for an ASR model reference: the folder itself when it already is one, else its
+    CTranslate2 weights converted once into the model cache (keyed by name, or by path for folders)."""
+    path = registry.resolve(model, settings, "asr").path
+    if (path / "model.safetensors").exists():
+        return path
+    key = model if registry.find(model) else hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
+    return ct2_to_hf(path, settings.models_dir / "whisper-hf" / key)

@@ -18,7 +18,7 @@ import numpy as np
 from core.config import Settings
 from core.errors import InvalidRequestError
 from core.models import registry
-from core.speech.asr.convert import ct2_to_hf
+from core.speech.asr.convert import pytorch_form
 from core.speech.audio import load_audio
 from core.speech.evaluate import Clip
 
@@ -52,7 +52,7 @@ def finetune(base: str, clips: list[Clip], out: Path, settings: Settings, config
     if not clips:
         raise InvalidRequestError("fine-tuning needs at least one clip with a transcript")
     ct2 = registry.resolve(base, settings, "asr").path
-    pytorch = ct2_to_hf(ct2, settings.models_dir / "whisper-hf" / Path(base).name)
+    pytorch = pytorch_form(base, settings)
     torch.manual_seed(config.seed)
     model = WhisperForConditionalGeneration.from_pretrained(pytorch)
     tokenizer = WhisperTokenizerFast.from_pretrained(pytorch)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from core.models import registry
-from core.speech.asr.convert import ct2_to_hf, read_ct2
+from core.speech.asr.convert import ct2_to_hf, pytorch_form, read_ct2
 from core.speech.audio import load_audio
 
 pytestmark = pytest.mark.slow
@@ -60,7 +60,8 @@ def test_converted_model_decodes_the_same_tokens(settings, tmp_path, request, na
     from transformers import WhisperForConditionalGeneration, WhisperTokenizerFast
 
     ct2 = registry.prepare(name, settings).path
-    hf = ct2_to_hf(ct2, tmp_path / name)
+    # tiny.en is converted afresh; base's conversion is the cached one the transformers engine serves
+    hf = ct2_to_hf(ct2, tmp_path / name) if name == "whisper-tiny.en" else pytorch_form(name, settings)
     model = WhisperForConditionalGeneration.from_pretrained(hf).eval()
     tokenizer = WhisperTokenizerFast.from_pretrained(hf)
     assert tokenizer.convert_tokens_to_ids("<|30.00|>") == model.config.vocab_size - 1  # timestamps appended
