@@ -8,11 +8,14 @@ Parts (all by default):
   ``core/speech/text.py`` (numbers spelled out the way the LJSpeech references are written, punctuation dropped).
 - ``overhead``: our ``ASREngine.transcribe(path)`` vs ``faster_whisper.WhisperModel.transcribe(path)`` (same model
   object, same options) and our ``TTSEngine.synthesize`` vs ``PiperVoice.synthesize_wav``, interleaved file by file.
+- ``engines``: faster-whisper vs transformers (the converted weights) on the same LJSpeech clips, greedy.
 - ``noise``: white noise mixed into LJSpeech clips at 10 dB and 0 dB SNR (seeded), WER with and without spectral
   gating (noisereduce), clean audio as the baseline.
 - ``tts``: RTF per engine on 30 sentences, and their Piper audio transcribed by Whisper (round-trip WER).
 
-    python benchmarks/speech.py [--parts wer overhead noise tts] [--threads 2] [--out benchmarks/results/speech.json]
+    python benchmarks/speech.py [--parts wer overhead engines noise tts] [--threads 2] [--out FILE.json]
+
+Parts not run keep their earlier results in the JSON; each part records the command and machine load of its run.
 """
 
 from __future__ import annotations
@@ -194,6 +197,25 @@ def part_overhead(settings, console: Console, tiny) -> dict:
     return result
 
 
+def part_engines(settings, console: Console, tiny, limit: int) -> dict:
+    """faster-whisper (int8) and transformers (float32, the converted weights) on the same clips, greedy."""
+    clips = load_clips(DATASETS / "asr_en_ljspeech_subset" / "transcripts.psv")[:limit]
+    options = TranscribeOptions(language="en", beam_size=1)
+    engines = {"faster-whisper": tiny, "transformers": load_asr_engine("whisper-tiny.en", settings, "transformers")}
+    rows = []
+    for name, engine in engines.items():
+        engine.transcribe(clips[0].audio, options)  # warm-up
+        r = evaluate(engine, clips, "en", options)
+        rows.append({"engine": name, "model": "whisper-tiny.en", "clips": r.clips, "wer": r.error_rate, "rtf": r.rtf})
+    table = Table(title=f"Engines side by side: whisper-tiny.en, greedy, {len(clips)} LJSpeech clips")
+    for col in ("engine", "WER", "RTF"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["engine"], f"{r['wer']:.2%}", f"{r['rtf']:.3f}")
+    console.print(table)
+    return {"rows": rows, "beam_size": 1, "note": "openai-whisper engine not built"}
+
+
 def mix_noise(samples: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
     noise = rng.normal(0, 1, samples.size).astype(np.float32)
     scale = np.sqrt(np.mean(samples**2) / (np.mean(noise**2) * 10 ** (snr_db / 10)))
@@ -267,37 +289,35 @@ def part_tts(settings, console: Console, asr_models: dict) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--parts", nargs="*", default=["wer", "overhead", "noise", "tts"])
+    ap.add_argument("--parts", nargs="*", default=["wer", "overhead", "engines", "noise", "tts"])
     ap.add_argument("--threads", type=int, default=2, help="CTranslate2 CPU threads")
-    ap.add_argument("--noise-clips", type=int, default=16)
+    ap.add_argument("--noise-clips", type=int, default=16, help="clips for the noise and engines parts")
     ap.add_argument("--out", default="benchmarks/results/speech.json")
     args = ap.parse_args()
     console = Console(width=160)
-    at_start = machine()
     settings = load_settings(values={"apps.speech.threads": args.threads})
     with console.status("loading whisper-tiny.en and whisper-base ..."):
         models = {name: load_asr_engine(name, settings) for name in ("whisper-tiny.en", "whisper-base")}
     out = Path(args.out)
     report = json.loads(out.read_text()) if out.exists() else {}
-    report.update(
-        {
-            "command": "python benchmarks/speech.py " + " ".join(sys.argv[1:]),
-            "finished": None,
-            "machine_at_start": at_start,
-            "threads": args.threads,
-        }
-    )
     parts = report.setdefault("parts", {})
-    if "wer" in args.parts:
-        parts["wer"] = part_wer(settings, console, models)
-    if "overhead" in args.parts:
-        parts["overhead"] = part_overhead(settings, console, models["whisper-tiny.en"])
-    if "noise" in args.parts:
-        parts["noise"] = part_noise(settings, console, models["whisper-tiny.en"], args.noise_clips)
-    if "tts" in args.parts:
-        parts["tts"] = part_tts(settings, console, models)
+    command = "python benchmarks/speech.py " + " ".join(sys.argv[1:])
+    runners = {
+        "wer": lambda: part_wer(settings, console, models),
+        "overhead": lambda: part_overhead(settings, console, models["whisper-tiny.en"]),
+        "engines": lambda: part_engines(settings, console, models["whisper-tiny.en"], args.noise_clips),
+        "noise": lambda: part_noise(settings, console, models["whisper-tiny.en"], args.noise_clips),
+        "tts": lambda: part_tts(settings, console, models),
+    }
+    for name in args.parts:
+        before = machine()
+        parts[name] = runners[name]() | {
+            "command": command,
+            "threads": args.threads,
+            "machine_at_start": before,
+            "machine_at_end": machine(),
+        }
     report["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    report["machine_at_end"] = machine()
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     console.print(f"wrote {out}")
