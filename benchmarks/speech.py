@@ -9,11 +9,12 @@ Parts (all by default):
 - ``overhead``: our ``ASREngine.transcribe(path)`` vs ``faster_whisper.WhisperModel.transcribe(path)`` (same model
   object, same options) and our ``TTSEngine.synthesize`` vs ``PiperVoice.synthesize_wav``, interleaved file by file.
 - ``engines``: faster-whisper vs transformers (the converted weights) on the same LJSpeech clips, greedy.
+- ``finetune``: tiny.en fine-tuned on the first half of the LJSpeech subset, WER on the held-out second half.
 - ``noise``: white noise mixed into LJSpeech clips at 10 dB and 0 dB SNR (seeded), WER with and without spectral
   gating (noisereduce), clean audio as the baseline.
 - ``tts``: RTF per engine on 30 sentences, and their Piper audio transcribed by Whisper (round-trip WER).
 
-    python benchmarks/speech.py [--parts wer overhead engines noise tts] [--threads 2] [--out FILE.json]
+    python benchmarks/speech.py [--parts wer overhead engines finetune noise tts] [--threads 2] [--out FILE.json]
 
 Parts not run keep their earlier results in the JSON; each part records the command and machine load of its run.
 """
@@ -216,6 +217,46 @@ def part_engines(settings, console: Console, tiny, limit: int) -> dict:
     return {"rows": rows, "beam_size": 1, "note": "openai-whisper engine not built"}
 
 
+def part_finetune(settings, console: Console, tiny, steps: int, lr: float) -> dict:
+    """Fine-tune tiny.en on the first half of the LJSpeech subset, score the second half (same speaker, held out)."""
+    import tempfile
+
+    from core.speech.asr.finetune import FinetuneConfig, finetune
+
+    clips = load_clips(DATASETS / "asr_en_ljspeech_subset" / "transcripts.psv")
+    train, held_out = clips[: len(clips) // 2], clips[len(clips) // 2 :]
+    options = TranscribeOptions(language="en")
+    before = evaluate(tiny, held_out, "en", options)
+    with tempfile.TemporaryDirectory() as tmp, console.status(f"fine-tuning on {len(train)} clips ..."):
+        start = time.perf_counter()
+        tuned = finetune("whisper-tiny.en", train, Path(tmp), settings, FinetuneConfig(steps=steps, learning_rate=lr))
+        seconds = time.perf_counter() - start
+        losses = json.loads((Path(tmp) / "finetune.json").read_text())["losses"]
+        after = evaluate(load_asr_engine(str(tuned), settings), held_out, "en", options)
+    result = {
+        "model": "whisper-tiny.en",
+        "train_clips": len(train),
+        "held_out_clips": len(held_out),
+        "steps": steps,
+        "learning_rate": lr,
+        "train_seconds": seconds,
+        "first_loss": losses[0],
+        "last_loss": losses[-1],
+        "wer_before": before.error_rate,
+        "wer_after": after.error_rate,
+    }
+    table = Table(
+        title=f"Fine-tuning whisper-tiny.en: {len(train)} clips, {steps} steps; WER on {len(held_out)} held out"
+    )
+    for col in ("before", "after", "train loss", "seconds"):
+        table.add_column(col)
+    table.add_row(
+        f"{before.error_rate:.2%}", f"{after.error_rate:.2%}", f"{losses[0]:.3f} -> {losses[-1]:.3f}", f"{seconds:.0f}"
+    )
+    console.print(table)
+    return result
+
+
 def mix_noise(samples: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
     noise = rng.normal(0, 1, samples.size).astype(np.float32)
     scale = np.sqrt(np.mean(samples**2) / (np.mean(noise**2) * 10 ** (snr_db / 10)))
@@ -289,9 +330,11 @@ def part_tts(settings, console: Console, asr_models: dict) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--parts", nargs="*", default=["wer", "overhead", "engines", "noise", "tts"])
+    ap.add_argument("--parts", nargs="*", default=["wer", "overhead", "engines", "finetune", "noise", "tts"])
     ap.add_argument("--threads", type=int, default=2, help="CTranslate2 CPU threads")
     ap.add_argument("--noise-clips", type=int, default=16, help="clips for the noise and engines parts")
+    ap.add_argument("--ft-steps", type=int, default=16)
+    ap.add_argument("--ft-lr", type=float, default=1e-5)
     ap.add_argument("--out", default="benchmarks/results/speech.json")
     args = ap.parse_args()
     console = Console(width=160)
@@ -306,6 +349,7 @@ def main() -> None:
         "wer": lambda: part_wer(settings, console, models),
         "overhead": lambda: part_overhead(settings, console, models["whisper-tiny.en"]),
         "engines": lambda: part_engines(settings, console, models["whisper-tiny.en"], args.noise_clips),
+        "finetune": lambda: part_finetune(settings, console, models["whisper-tiny.en"], args.ft_steps, args.ft_lr),
         "noise": lambda: part_noise(settings, console, models["whisper-tiny.en"], args.noise_clips),
         "tts": lambda: part_tts(settings, console, models),
     }
