@@ -115,7 +115,7 @@ def create_api(bot: SupportBot, *, api_key: str | None = None, max_upload_mb: in
                 raise HTTPException(413, f"{f.filename}: larger than the {max_upload_mb} MB upload limit")
             uploads[f.filename or "upload"] = data
         results = [vars(r) for r in bot.kb.ingest([], uploads=uploads)]
-        bot.refresh()
+        bot.refresh(background=True)
         return results
 
     @api.delete("/api/kb/sources/{source_id}", dependencies=guarded)
@@ -124,7 +124,7 @@ def create_api(bot: SupportBot, *, api_key: str | None = None, max_upload_mb: in
             removed = bot.kb.delete(source_id).to_dict()
         except KBError as exc:
             raise HTTPException(404, str(exc)) from None
-        bot.refresh()
+        bot.refresh(background=True)
         return removed
 
     @api.get("/api/kb/search", dependencies=guarded)

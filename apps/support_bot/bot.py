@@ -112,9 +112,13 @@ class SupportBot:
         spec = registry.find(self.chat_model_name)
         return spec is None or spec.size_mb >= self.config.min_generation_mb
 
-    def refresh(self) -> None:
+    def refresh(self, background: bool = False) -> None:
         """Re-read what depends on the knowledge base's content (after an ingest or delete): self-calibrated
-        thresholds and the persona's derived topics."""
+        thresholds and the persona's derived topics. ``background``: recalibrate in a thread (seconds for a few
+        hundred entries) so an upload or delete request returns at once; answers use the old values until then."""
+        if background:
+            threading.Thread(target=self.refresh, name="support-bot-recalibrate", daemon=True).start()
+            return
         self.thresholds = active_thresholds(self.settings, self.config, self.kb)
         self.persona = persona(self.config, self.kb)
 

@@ -175,7 +175,7 @@ def _kb_tab(bot: SupportBot) -> None:
         results = bot.kb.ingest(
             [Path(p) for p in paths], progress=lambda done, total, name: progress((done, total), desc=name)
         )
-        bot.refresh()
+        bot.refresh(background=True)
         lines = [f"- **{r.status}** {r.name}: {r.error or f'{r.entries} entries'}" for r in results]
         rows = source_rows()
         return "\n".join(lines), _table(rows, headers), gr.update(choices=[r[0] for r in rows])
@@ -187,7 +187,7 @@ def _kb_tab(bot: SupportBot) -> None:
             removed = bot.kb.delete(source_id)
         except LLMEcoError as exc:
             raise gr.Error(str(exc)) from None
-        bot.refresh()
+        bot.refresh(background=True)
         rows = source_rows()
         return f"Deleted {removed.id}.", _table(rows, headers), gr.update(choices=[r[0] for r in rows], value=None)
 
