@@ -81,9 +81,9 @@ def run_length(args: argparse.Namespace) -> None:
 
     writer = writer_for(args.model)
     briefs = [json.loads(line) for line in (SHARED_DATA / "length_briefs.jsonl").read_text().splitlines() if line]
-    briefs = briefs[:: args.every][: args.limit]
+    briefs = [b for b in briefs if args.language in (None, b["language"])][:: args.every][: args.limit]
     out = {**header(args, writer.model_name), "tolerance": TOLERANCE, "briefs": len(briefs), "rows": []}
-    name = f"writing_length_{writer.model_name}"
+    name = f"writing_length_{writer.model_name}" + (f"_{args.language}" if args.language else "")
     for i, b in enumerate(briefs, 1):
         row = {k: b[k] for k in ("kind", "language", "length", "topic")}
         t = time.perf_counter()
@@ -314,6 +314,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--every", type=int, default=1, help="Take every K-th brief (model comparison subsets).")
     parser.add_argument("--no-plain", action="store_true", help="Skip the plain-prompt baseline.")
+    parser.add_argument("--language", choices=["en", "zh"], default=None, help="Only the briefs in this language.")
     parser.add_argument("--zh-model-limit", type=int, default=0, help="MuCGEC sentences for the model path.")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()

@@ -36,7 +36,7 @@ MIN_LENGTH = {"en": 20, "zh": 40}
 MAX_TOPIC_CHARS = 2000
 MAX_REWRITE_CHARS = 20_000  # one model pass per paragraph: longer selections take minutes on a CPU
 # Words (English) or characters (Chinese) one planned section covers: a 300-word article gets 3 sections.
-SECTION_SIZE = {"en": 110, "zh": 220}
+SECTION_SIZE = {"en": 110, "zh": 100}  # Qwen writes ~80 Chinese characters a request, whatever it is asked
 # Tokens per unit with headroom (Qwen: ~1.3 per English word, ~0.7 per Chinese character): the cap on a
 # section's generation; a cut-off last sentence is dropped and any overshoot is trimmed.
 TOKENS_PER_UNIT = {"en": 1.7, "zh": 1.0}
@@ -326,20 +326,23 @@ class Writer:
         if lang == "zh":
             prompt = (
                 f"下面是一篇关于“{brief.topic}”的{brief.kind}中“{section.title}”部分的现有内容：\n\n{section.text}\n\n"
-                f"请接着这部分往下写约{ask}个汉字，补充新的内容，不要重复已有内容。只输出新增的句子。"
+                f"请为这部分再写一段约{ask}个汉字的新内容，补充上文没有提到的细节（如具体时间、地点、原因、例子、"
+                "读者需要做什么），不要重复已有的句子。只输出新增的这一段。"
             )
         else:
             prompt = (
                 f'Here is the part "{section.title}" of a {brief.kind} about "{brief.topic}" so far:\n\n'
-                f"{section.text}\n\nContinue this part with about {ask} more words that add new information. "
-                "Do not repeat what is there. Output only the new sentences."
+                f"{section.text}\n\nWrite one more paragraph of about {ask} words for this part with details not "
+                "mentioned yet (times, places, reasons, examples, what readers should do). Do not repeat any sentence "
+                "above. Output only the new paragraph."
             )
         raw = ""
         sep = "" if lang == "zh" else " "
         yield "delta", sep
-        for piece in self._stream(
-            self._system(lang, brief.tone, brief.audience), prompt, int(ask * TOKENS_PER_UNIT[lang]) + 40
-        ):
+        # Sampled (seeded, so a brief still drafts the same): greedy decoding tends to repeat the section verbatim.
+        seed = (brief.seed or 0) + len(section.text)
+        system = self._system(lang, brief.tone, brief.audience)
+        for piece in self._stream(system, prompt, int(ask * TOKENS_PER_UNIT[lang]) + 40, 0.7, seed):
             raw += piece
             yield "delta", piece
         added = complete_sentences(_clean(raw, section.title))
