@@ -6,7 +6,8 @@ A block of the README (a table or a paragraph) holding figures is preceded by a 
 
 Checks:
 - every number in a marked block (outside `code`) is found in one of its JSON files, to the precision printed
-  (a percentage may be stored as a fraction; ``1.5k`` is 1500);
+  (a percentage may be stored as a fraction, seconds may be shown as ms; ``1.5k`` is 1500); goals
+  and limits are not figures;
 - an unmarked block holds no measurement (a number with a unit such as ms, tok/s, req/s, %, ×, or a table cell
   of bare figures), unless it is a goal or a limit (``goal ...``, ``≤ 5%``, ``< 150 ms``, ``±15%``);
 - every JSON file named exists.
@@ -86,11 +87,13 @@ def parse(number: str, thousands: str | None = None) -> float:
 
 
 def matches(shown: str, thousands: str | None, known: list[float]) -> bool:
-    """Does a JSON number, rounded as the README prints it, give the shown figure? Fractions may be shown as %."""
+    """Does a JSON number, rounded as the README prints it, give the shown figure? Fractions may be shown as %,
+seconds as ms and ms as s."""
     value = parse(shown, thousands)
     decimals = len(shown.split(".")[1]) if "." in shown else 0
     tolerance = 0.5 * 10**-decimals * (1000 if thousands else 1) + 1e-9
-    return any(abs(v - value) <= tolerance or abs(v * 100 - value) <= tolerance for v in known)
+    scales = (1, 100, 1000, 0.001)  # as stored, a fraction shown as %, seconds shown as ms, ms shown as s
+    return any(abs(v * k - value) <= tolerance for v in known for k in scales)
 
 
 def strip_code(line: str) -> str:
@@ -115,6 +118,8 @@ def check(readme: Path) -> list[str]:
             where = f"{readme.name}:{start + offset}"
             if files:
                 for m in NUMBER.finditer(text):
+                    if LIMIT_BEFORE.search(text[: m.start()]):
+                        continue  # a goal or a limit, not a measurement
                     if not matches(m.group(1), m.group(2), known):
                         problems.append(f"{where}: {m.group(0)} is not in {', '.join(files)}")
                 continue
