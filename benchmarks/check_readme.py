@@ -88,7 +88,7 @@ def parse(number: str, thousands: str | None = None) -> float:
 
 def matches(shown: str, thousands: str | None, known: list[float]) -> bool:
     """Does a JSON number, rounded as the README prints it, give the shown figure? Fractions may be shown as %,
-seconds as ms and ms as s."""
+    seconds as ms and ms as s."""
     value = parse(shown, thousands)
     decimals = len(shown.split(".")[1]) if "." in shown else 0
     tolerance = 0.5 * 10**-decimals * (1000 if thousands else 1) + 1e-9
