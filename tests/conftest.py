@@ -88,22 +88,45 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def portal_running(settings: Settings):
-    """The demo portal on a free port in this process; yields its URL. Skips without Debian chromium, which the
-    browser tests that use it drive."""
+def ui_running(build):
+    """A Gradio UI, ``build()``, on a free port in this process; yields its URL. Skips without Debian chromium,
+    which the browser tests that use it drive."""
     import shutil
 
     if not shutil.which("chromium"):
         pytest.skip("Debian chromium is not installed (apt-get install chromium; .ci/run does this)")
-    from apps.portal import build_portal
-
     port = free_port()
-    portal = build_portal(settings)
-    portal.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    ui = build()
+    ui.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        portal.close()
+        ui.close()
+
+
+def portal_running(settings: Settings):
+    """The demo portal (every app's tab), see ``ui_running``."""
+    from apps.portal import build_portal
+
+    return ui_running(lambda: build_portal(settings))
+
+
+def wait_until_serving(url: str, proc, timeout: float) -> None:
+    """Wait for ``url`` (a health route) to answer 200 from the server process ``proc``; fail with its output if
+    it exits or takes longer than ``timeout`` seconds."""
+    import httpx
+
+    deadline = time.time() + timeout
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            pytest.fail(f"the server at {url} did not start:\n{proc.stdout.read()[-3000:]}")
+        time.sleep(0.5)
 
 
 class ServerThread:

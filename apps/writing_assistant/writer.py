@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -382,6 +382,28 @@ class Writer:
     def rewrite(self, text: str, mode: str, tone: str | None = None, language: Language | None = None) -> dict:
         return _final(self.stream_rewrite(text, mode, tone, language))
 
+    def _by_paragraph(
+        self,
+        text: str,
+        ask: Callable[[str], tuple[str, str, int]],
+        result: Callable[[str, str], str],
+    ) -> Generator[Event, None, str]:
+        """Send each paragraph on its own (a small model drifts on long inputs): ``ask(paragraph)`` gives the
+        system prompt, the user prompt and the token budget, ``result(paragraph, output)`` what goes in its place.
+        Blank-line separators pass through; every piece is streamed as a delta. Returns the assembled text."""
+        out: list[str] = []
+        for paragraph in re.split(r"(\n\s*\n)", text):
+            if not paragraph.strip() or re.fullmatch(r"\n\s*\n", paragraph):
+                out.append(paragraph)
+                yield "delta", paragraph
+                continue
+            raw = ""
+            for piece in self._stream(*ask(paragraph)):
+                raw += piece
+                yield "delta", piece
+            out.append(result(paragraph, raw))
+        return "".join(out)
+
     def stream_rewrite(
         self, text: str, mode: str, tone: str | None = None, language: Language | None = None
     ) -> Iterator[Event]:
@@ -394,23 +416,17 @@ class Writer:
         if mode == "tone" and not (tone or "").strip():
             raise InvalidRequestError("rewrite --mode tone needs --tone (e.g. formal, friendly, persuasive)")
         lang = check_language(language or detect_language(text))
-        out: list[str] = []
-        for paragraph in re.split(r"(\n\s*\n)", text):
-            if not paragraph.strip() or re.fullmatch(r"\n\s*\n", paragraph):
-                out.append(paragraph)
-                yield "delta", paragraph
-                continue
-            prompt = _rewrite_prompt(paragraph.strip(), mode, tone, lang)
-            factor = {"shorten": 0.8, "expand": 2.5}.get(mode, 1.5)
+        system, factor = self._system(lang, tone or "neutral"), {"shorten": 0.8, "expand": 2.5}.get(mode, 1.5)
+
+        def ask(paragraph: str) -> tuple[str, str, int]:
             budget = int(max(count(paragraph, lang), 10) * TOKENS_PER_UNIT[lang] * factor) + 30
-            raw = ""
-            for piece in self._stream(self._system(lang, tone or "neutral"), prompt, budget):
-                raw += piece
-                yield "delta", piece
-            lead = paragraph[: len(paragraph) - len(paragraph.lstrip())]
-            tail = paragraph[len(paragraph.rstrip()) :]
-            out.append(lead + (_clean(raw) or paragraph.strip()) + tail)
-        new = "".join(out)
+            return system, _rewrite_prompt(paragraph.strip(), mode, tone, lang), budget
+
+        def keep_spacing(paragraph: str, raw: str) -> str:
+            lead, tail = paragraph[: len(paragraph) - len(paragraph.lstrip())], paragraph[len(paragraph.rstrip()) :]
+            return lead + (_clean(raw) or paragraph.strip()) + tail
+
+        new = yield from self._by_paragraph(text, ask, keep_spacing)
         yield (
             "done",
             {
@@ -466,19 +482,11 @@ class Writer:
             f"{LANGUAGE_NAMES[target]}. Keep the meaning, tone and formatting; translate everything; add nothing. "
             "Output only the translation."
         )
-        out: list[str] = []
-        for paragraph in re.split(r"(\n\s*\n)", text):
-            if not paragraph.strip() or re.fullmatch(r"\n\s*\n", paragraph):
-                out.append(paragraph)
-                yield "delta", paragraph
-                continue
-            raw = ""
-            budget = int(len(paragraph) * (2.0 if source == "zh" else 1.2)) + 40
-            for piece in self._stream(system, paragraph.strip(), budget):
-                raw += piece
-                yield "delta", piece
-            out.append(_clean(raw) or raw.strip())
-        translated = "".join(out)
+        translated = yield from self._by_paragraph(
+            text,
+            lambda paragraph: (system, paragraph.strip(), int(len(paragraph) * (2.0 if source == "zh" else 1.2)) + 40),
+            lambda _, raw: _clean(raw) or raw.strip(),
+        )
         yield "done", {"text": translated, "source": source, "target": target, "length": count(translated, target)}
 
 

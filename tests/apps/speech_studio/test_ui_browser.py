@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from core.speech.audio import write_audio
-from tests.conftest import free_port, settings_in
+from tests.conftest import settings_in, ui_running
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -21,21 +21,14 @@ SENTENCE = "Do you ship to Canada?"
 @pytest.fixture(scope="module")
 def studio_url(settings, tmp_path_factory):
     """The standalone speech UI over a fresh home (its own support-bot store) with the demo intent model."""
-    if not shutil.which("chromium"):
-        pytest.skip("Debian chromium is not installed (apt-get install chromium; .ci/run does this)")
     from apps.speech_studio.ui import build_ui
     from apps.support_bot.intents import ensure_intent_model
 
     home = settings_in(
         tmp_path_factory.mktemp("speech-home"), **{"apps.support_bot.intent_model": str(ensure_intent_model(settings))}
     )
-    port = free_port()
-    ui = build_ui(home)
-    ui.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        ui.close()
+    with ui_running(lambda: build_ui(home)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

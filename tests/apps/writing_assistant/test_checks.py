@@ -91,4 +91,7 @@ def test_readability_both_languages():
     assert en["words"] == 9 and en["sentences"] == 2 and en["flesch_reading_ease"] > 80
     zh = readability("今天天气很好。我们去公园散步吧！", "zh")
     assert zh["characters"] == 16 and zh["sentences"] == 2 and zh["characters_per_sentence"] == 8.0
-    assert 1 <= zh["grade_estimate"] <= 16 and zh["reading_time_min"] >= 0
+    formal = "鉴于宏观经济形势之复杂多变以及监管政策之持续调整，本公司董事会经审慎研究决定对既定投资战略予以优化。"
+    hard = readability(formal, "zh")
+    assert hard["grade_estimate"] > zh["grade_estimate"] + 3  # long sentence, rare words: a higher grade
+    assert readability("今天天气很好。" * 100, "zh")["reading_time_min"] == 2.3  # 700 characters at 300 a minute

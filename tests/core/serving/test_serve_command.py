@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until_serving
 
 pytestmark = pytest.mark.slow
 SMOL, QWEN_S, QWEN_L = "smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct"
@@ -23,17 +22,7 @@ def served():
            "server.max_loaded_models=2"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            pytest.fail(f"llmeco serve did not start:\n{proc.stdout.read()[-3000:]}")
-        time.sleep(0.5)
+    wait_until_serving(f"{url}/health", proc, timeout=180)
     yield url
     proc.terminate()
     proc.wait(timeout=30)

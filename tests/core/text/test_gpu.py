@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
-import httpx
 import pytest
 import torch
 
 from core.models import registry
 from core.text import GenerationParams, load_text_engine
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until_serving
 
 pytestmark = [pytest.mark.gpu, pytest.mark.slow]
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
@@ -47,15 +45,7 @@ def test_vllm_server_behind_the_remote_engine(settings):
            "--served-model-name", SMOL, "--port", str(port), "--gpu-memory-utilization", "0.3"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.time() + 600
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.time() < deadline, proc.stdout.read()[-3000:]
-            time.sleep(1)
+        wait_until_serving(f"http://127.0.0.1:{port}/health", proc, timeout=600)
         remote = settings.model_copy(
             update={"text": settings.text.model_copy(update={"remote_base_url": f"http://127.0.0.1:{port}/v1"})}
         )
