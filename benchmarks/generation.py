@@ -162,12 +162,20 @@ def main() -> None:
     settings = load_settings(None, [f"text.threads={args.threads}"])
     console = Console(width=160)
 
+    def quantized(mode: str):
+        return load_settings(None, [f"text.threads={args.threads}", f"text.quantize={mode}"])
+
     rows: list[tuple[str, str, Callable[[], Runner]]] = [
         ("hf-fp32 (baseline)", "transformers generate, fp32", lambda: hf_baseline(settings, args.tokens)),
         (
+            "engine transformers fp32",
+            "ours: transformers fp32 (CPU default where int8 flips answers: AVX-512)",
+            lambda: engine_run(load_text_engine(MODEL, quantized("none"), "transformers"), args.tokens),
+        ),
+        (
             "engine transformers int8",
-            "ours: per-channel int8 dynamic (CPU default)",
-            lambda: engine_run(load_text_engine(MODEL, settings, "transformers"), args.tokens),
+            "ours: per-channel int8 dynamic (CPU default on AVX2)",
+            lambda: engine_run(load_text_engine(MODEL, quantized("int8"), "transformers"), args.tokens),
         ),
         (
             "llama.cpp raw",
