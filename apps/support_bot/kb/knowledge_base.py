@@ -46,6 +46,8 @@ from core.embeddings import Embedder, load_embedder
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 2
+# Older formats whose entries.jsonl and sources.json still load: opened by re-embedding, then saved as the current one.
+UPGRADABLE_FORMATS = (1,)
 # Weights of the views per query language (the question view weighs 1). English: see the module docstring. Chinese:
 # USE's question and text views with BM25 over characters/bigrams/jieba words, which carries Chinese paraphrases that
 # USE misses (BM25 votes only for entries that hold MIN_COVERAGE of the query's IDF mass, so one shared character
@@ -391,7 +393,8 @@ class KnowledgeBase:
         if not meta_path.exists():
             return
         meta = _read(meta_path, self.root, lambda b: json.loads(b))
-        if meta.get("format") != FORMAT_VERSION:
+        upgrade = meta.get("format") in UPGRADABLE_FORMATS
+        if meta.get("format") != FORMAT_VERSION and not upgrade:
             raise KBError(
                 f"{meta_path}: index format {meta.get('format')!r} is not {FORMAT_VERSION}; "
                 f"delete {self.root} and ingest the files again"
@@ -401,13 +404,23 @@ class KnowledgeBase:
         )
         sources = _read(self.root / "sources.json", self.root, lambda b: {s["id"]: Source(**s) for s in json.loads(b)})
         learned: dict[str, list[str]] = {}
-        for row in _read(self.root / "learned.jsonl", self.root, lambda b: [json.loads(x) for x in b.splitlines()]):
-            learned.setdefault(row["entry"], []).append(row["text"])
+        if not upgrade:  # format 1 had no learned paraphrases
+            rows = _read(self.root / "learned.jsonl", self.root, lambda b: [json.loads(x) for x in b.splitlines()])
+            for row in rows:
+                learned.setdefault(row["entry"], []).append(row["text"])
         english_name = self.english.model_name if self.english else None
         vectors = english = None
         if hashlib.sha256(raw).hexdigest() != meta.get("entries_sha256"):
             log.warning("%s: the last write was interrupted; repairing the index from entries.jsonl", self.root)
             entries, sources = _reconcile(entries, sources)
+        elif upgrade:
+            log.warning(
+                "%s: index format %s -> %s: re-embedding %d entries",
+                self.root,
+                meta["format"],
+                FORMAT_VERSION,
+                len(entries),
+            )
         elif (meta.get("embedding_model"), meta.get("english_model"), meta.get("dimension")) != (
             self.embedder_name,
             english_name,

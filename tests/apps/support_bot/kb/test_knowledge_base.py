@@ -289,6 +289,26 @@ def test_a_different_embedding_model_re_embeds_on_open(built, use, tmp_path, cap
     assert reopened.search("how do I return an item")[0].entry.id == "en-returns"
 
 
+def test_an_index_of_format_1_is_upgraded_on_open(built, use, tmp_path, caplog):
+    """A KB written by the previous release (format 1: no English vectors, question views or learned paraphrases)
+    opens by re-embedding and is saved in the current format; its searches match a fresh index."""
+    kb, _ = built
+    root = shutil.copytree(kb.root, tmp_path / "copy")
+    for name in ("english.npy", "questions.npz", "learned.jsonl"):
+        (root / name).unlink()
+    meta = json.loads((root / "meta.json").read_text())
+    (root / "meta.json").write_text(json.dumps({**meta, "format": 1}))
+    with caplog.at_level(logging.WARNING):
+        upgraded = KnowledgeBase(root, use)
+    assert "index format 1 -> 2: re-embedding 13 entries" in caplog.text
+    assert json.loads((root / "meta.json").read_text())["format"] == 2 and (root / "questions.npz").exists()
+    query = "how do I return an item"
+    assert [h.entry.id for h in upgraded.search(query)] == [h.entry.id for h in kb.search(query)]
+    (root / "meta.json").write_text(json.dumps({**meta, "format": 0}))
+    with pytest.raises(KBError, match="index format 0 is not 2; delete"):
+        KnowledgeBase(root, use)
+
+
 def test_an_interrupted_write_is_repaired_on_open(built, use, tmp_path):
     kb, _ = built
     root = shutil.copytree(kb.root, tmp_path / "copy")
