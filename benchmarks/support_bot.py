@@ -6,9 +6,11 @@
                 1k/10k entries, vs the MiniLM question-only baseline (benchmarks/support_bot_retrieval.py);
 - ``answer``    end-to-end latency of direct FAQ answers (intent + retrieval + policy + store) vs retrieval alone;
 - ``load``      32 concurrent sessions for 60 s against ``POST /api/chat`` of a real ``llmeco bot serve`` process
-                vs one session alone: errors, p50/p95 latency, throughput, and that every message is stored.
+                vs one session alone: errors, p50/p95 latency, throughput, how each reply was made (``busy`` =
+                the passage quoted because the model was taken), and that every message is stored;
+- ``policy``    action accuracy on the held-out ``policy_test.jsonl`` vs always answering.
 
-    python benchmarks/support_bot.py [--parts intents,retrieval,answer,load] [--sessions 32] [--seconds 60]
+    python benchmarks/support_bot.py [--parts intents,retrieval,answer,load,policy] [--sessions 32] [--seconds 60]
 
 Results: benchmarks/results/support_bot.json (+ the two sub-benchmarks' own JSON).
 """
@@ -199,9 +201,29 @@ def bench_load(settings, sessions: int, seconds: float, questions_file: Path) ->
     }
 
 
+def bench_policy(settings, data: Path) -> dict:
+    """Action accuracy of the bot's policy (answer / clarify / hand off) on held-out labelled questions, next to
+    the simplest policy a user could write: always answer (the most common label)."""
+    from collections import Counter
+
+    from apps.support_bot.cli import open_bot
+    from apps.support_bot.policy import read_labelled
+
+    report = open_bot(scratch_settings(settings)).evaluate_policy(data)
+    labels = [q.action for q in read_labelled(data)]
+    majority, count = Counter(labels).most_common(1)[0]
+    return {
+        "data": f"{data.name}: {len(labels)} held-out questions (en + zh)",
+        "labels": dict(Counter(labels)),
+        "bot": {k: report[k] for k in ("n", "all", "en", "zh") if k in report},
+        "baseline_always_" + majority: {"action_accuracy": round(count / len(labels), 4)},
+        "errors": report["errors"],
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--parts", default="intents,retrieval,answer,load")
+    ap.add_argument("--parts", default="intents,retrieval,answer,load,policy")
     ap.add_argument("--sessions", type=int, default=32)
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--runs", type=int, default=3, help="passes over the FAQ questions for `answer`")
@@ -233,6 +255,9 @@ def main() -> None:
         load = bench_load(settings, args.sessions, args.seconds, SHARED_DATA / "policy_test.jsonl")
         record["load"] = {**load, "run": {**run, "machine_at_end": machine()}}
         print(json.dumps(record["load"], indent=2, ensure_ascii=False))
+    if "policy" in parts:
+        record["policy"] = {**bench_policy(settings, SHARED_DATA / "policy_test.jsonl"), "run": run}
+        print(json.dumps(record["policy"], indent=2, ensure_ascii=False))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({**previous, **record}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")

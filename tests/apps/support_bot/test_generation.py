@@ -63,3 +63,24 @@ def test_generation_is_skipped_when_the_model_is_too_small(bikes_bot):
     assert (reply.action, reply.mode) == ("answer", "passage") and "generation off" in reply.reason
     assert "paid from the 50 euro deposit" in reply.answer and reply.sources[0]["cited"]
     assert bikes_bot._chat is None  # the chat model was never loaded
+
+
+def test_api_streams_an_english_generation_token_by_token(generating_bot):
+    """``/api/chat/stream`` sends the model's answer as several delta events before the final reply."""
+    import json
+
+    import httpx
+
+    from apps.support_bot.api import create_api
+    from tests.conftest import ServerThread
+
+    events = []
+    with ServerThread(create_api(generating_bot)) as server:
+        body = {"message": "What happens if I damage the bike?"}
+        with httpx.stream("POST", f"{server.url}/api/chat/stream", json=body, timeout=300) as r:
+            assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+            events = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: ")]
+    deltas, reply = events[:-1], events[-1]
+    assert len(deltas) > 5 and all(e["type"] == "delta" and e["text"] for e in deltas)
+    assert (reply["type"], reply["mode"], reply["lang"]) == ("reply", "generate", "en")
+    assert "".join(e["text"] for e in deltas).strip().startswith(reply["answer"][:20])
