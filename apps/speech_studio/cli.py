@@ -17,7 +17,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from core.cli import console, err_console, settings_from
-from core.errors import ConfigError, InvalidRequestError
+from core.errors import InvalidRequestError
 from core.speech.asr import load_asr_engine, options_from
 from core.speech.audio import write_audio
 from core.speech.config import SpeechSettings
@@ -87,7 +87,9 @@ def transcribe(
 def say(
     text: str = typer.Argument(..., help="Text or SSML (<speak>, <break time>, <prosody rate>)."),
     output: Path = typer.Option(..., "--output", "-o", help="out.wav or out.mp3"),
-    voice: str | None = typer.Option(None, "--voice", help="Voice (piper: a registered voice; espeak: e.g. cmn)."),
+    voice: str | None = typer.Option(
+        None, "--voice", help="Voice (piper: a registered voice; espeak: e.g. cmn; coqui: the server's voices)."
+    ),
     speed: float = typer.Option(1.0, "--speed", help="1.0 normal, 2.0 twice as fast."),
     engine: str | None = typer.Option(None, "--engine", help="piper | coqui | espeak (default apps.speech.tts_engine)"),
     overrides: list[str] = SET_OPTION,
@@ -95,8 +97,6 @@ def say(
     """Speak text into a WAV or MP3 file."""
     if output.suffix.lower() not in (".wav", ".mp3"):
         raise InvalidRequestError(f"{output}: the output must end in .wav or .mp3")
-    if engine == "coqui":
-        raise ConfigError("the coqui engine is not available in this build: use --engine piper or --engine espeak")
     settings = settings_from(overrides)
     tts = load_tts_engine(engine, settings, voice)
     audio = tts.synthesize(text, speech_options(settings, speed=speed))
@@ -166,15 +166,20 @@ def train(
 @app.command()
 def convert(
     model: str = typer.Argument(..., help="A registered Whisper model or a CTranslate2 folder."),
-    output: Path = typer.Option(..., "--output", "-o", help="Hugging Face folder to write."),
+    output: Path = typer.Option(..., "--output", "-o", help="Folder to write."),
+    to: str = typer.Option("hf", "--to", help="hf (transformers, training) | openai-whisper (its model file)"),
     overrides: list[str] = SET_OPTION,
 ) -> None:
-    """CTranslate2 Whisper -> Hugging Face `WhisperForConditionalGeneration` folder (for transformers, training)."""
+    """CTranslate2 Whisper -> a Hugging Face `WhisperForConditionalGeneration` folder, or openai-whisper's form
+    (`ModelDimensions` + state dict as safetensors, loaded by `core.speech.asr.convert.load_openai_whisper`)."""
     from core.models import registry
-    from core.speech.asr.convert import ct2_to_hf
+    from core.speech.asr.convert import ct2_to_hf, ct2_to_openai
 
-    folder = ct2_to_hf(registry.resolve(model, settings_from(overrides), "asr").path, output)
-    console.print(f"wrote {folder}")
+    converters = {"hf": ct2_to_hf, "openai-whisper": ct2_to_openai}
+    if to not in converters:
+        raise InvalidRequestError(f"--to {to!r}: use hf or openai-whisper")
+    written = converters[to](registry.resolve(model, settings_from(overrides), "asr").path, output)
+    console.print(f"wrote {written}")
 
 
 @app.command()

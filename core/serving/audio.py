@@ -59,7 +59,7 @@ class SpeechModels:
         return self._get(f"asr:{name}", lambda: load_asr_engine(name, self.settings))
 
     def tts(self, model: str, voice: str) -> tuple[TTSEngine, str | None]:
-        """(engine, voice): ``model`` names an engine (piper, espeak) or a registered voice; OpenAI names mean
+        """(engine, voice): ``model`` names an engine (piper, espeak, coqui) or a registered voice; OpenAI names mean
         the configured default."""
         spec = registry.find(model)
         if model in ENGINES:
@@ -69,7 +69,9 @@ class SpeechModels:
         elif model in OPENAI_TTS_MODELS:
             engine = SpeechSettings.from_settings(self.settings).tts_engine
         else:
-            raise InvalidRequestError(f"unknown speech model {model!r}: use tts-1, piper, espeak or a registered voice")
+            raise InvalidRequestError(
+                f"unknown speech model {model!r}: use tts-1, {', '.join(ENGINES)} or a registered voice"
+            )
         loaded, _ = self._get(f"tts:{engine}", lambda: load_tts_engine(engine, self.settings))
         return loaded, None if voice in OPENAI_VOICES else voice
 

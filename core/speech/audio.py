@@ -98,6 +98,14 @@ def denoise(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     return noisereduce.reduce_noise(y=samples, sr=sample_rate, stationary=False).astype(np.float32)
 
 
+def has_speech(samples: np.ndarray) -> bool:
+    """Silero VAD (the ONNX model faster-whisper ships) finds at least one stretch of speech: the engines without
+    a VAD of their own use it so that silence and noise give no text."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    return bool(get_speech_timestamps(samples, VadOptions()))
+
+
 def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
     """16-bit PCM mono WAV."""
     pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
@@ -108,6 +116,14 @@ def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
         w.setframerate(sample_rate)
         w.writeframes(pcm.tobytes())
     return buf.getvalue()
+
+
+def read_wav(data: bytes) -> tuple[np.ndarray, int]:
+    """(float32 samples, sample rate) of a 16-bit PCM mono WAV, as the synthesis engines' programs and servers
+    write it."""
+    with wave.open(io.BytesIO(data)) as w:
+        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+        return pcm.astype(np.float32) / 32768.0, w.getframerate()
 
 
 def mp3_bytes(samples: np.ndarray, sample_rate: int, bitrate: str = "64k") -> bytes:

@@ -15,7 +15,7 @@ class SpeechSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     asr_model: str = "whisper-tiny.en"
-    asr_engine: Literal["faster-whisper", "transformers"] = "faster-whisper"
+    asr_engine: Literal["faster-whisper", "transformers", "openai-whisper"] = "faster-whisper"
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     compute_type: str = "auto"  # auto: int8 on CPU, float16 on CUDA (CTranslate2 names)
     threads: int = 0  # CPU threads for CTranslate2; 0 = its default (all cores)
@@ -23,8 +23,9 @@ class SpeechSettings(BaseModel):
     vad: bool = True  # Silero VAD (bundled with faster-whisper): silence and noise give no text
     denoise: bool = False  # spectral gating (noisereduce) before recognition
     max_duration_s: float = 4 * 3600.0  # longer inputs are refused with an error naming the file
-    tts_engine: Literal["piper", "espeak"] = "piper"
+    tts_engine: Literal["piper", "espeak", "coqui"] = "piper"
     tts_voice: str | None = None  # None: the engine's default (piper: piper-en-us-joe-medium; espeak: en-us)
+    coqui_url: str = "http://127.0.0.1:5002"  # the Coqui TTS server (`make coqui-serve`, its own environment)
     sentence_pause_s: float = 0.25  # silence between sentences
 
     @classmethod

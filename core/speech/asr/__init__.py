@@ -9,6 +9,8 @@ from core.models import registry
 from core.speech.asr.base import ASREngine, Segment, TranscribeOptions, Transcript, Word
 from core.speech.config import SpeechSettings
 
+ENGINES = ("faster-whisper", "transformers", "openai-whisper")
+
 
 def load_asr_engine(model: str | None = None, settings: Settings | None = None, engine: str | None = None) -> ASREngine:
     """Load ``model`` (default ``apps.speech.asr_model``) on ``engine`` (default ``apps.speech.asr_engine``)."""
@@ -26,7 +28,12 @@ def load_asr_engine(model: str | None = None, settings: Settings | None = None, 
         from core.speech.asr.transformers_engine import TransformersWhisperEngine
 
         return TransformersWhisperEngine(model, pytorch_form(model, settings), device=s.device)
-    raise ConfigError(f"unknown speech-recognition engine {chosen!r}: use faster-whisper or transformers")
+    if chosen == "openai-whisper":
+        from core.speech.asr.convert import openai_form
+        from core.speech.asr.openai_whisper_engine import OpenAIWhisperEngine
+
+        return OpenAIWhisperEngine(model, openai_form(model, settings), device=s.device)
+    raise ConfigError(f"unknown speech-recognition engine {chosen!r}: use {', '.join(ENGINES)}")
 
 
 def options_from(settings: Settings, **changes: object) -> TranscribeOptions:
@@ -36,4 +43,13 @@ def options_from(settings: Settings, **changes: object) -> TranscribeOptions:
     return TranscribeOptions(**(base | {k: v for k, v in changes.items() if v is not None}))
 
 
-__all__ = ["ASREngine", "Segment", "TranscribeOptions", "Transcript", "Word", "load_asr_engine", "options_from"]
+__all__ = [
+    "ENGINES",
+    "ASREngine",
+    "Segment",
+    "TranscribeOptions",
+    "Transcript",
+    "Word",
+    "load_asr_engine",
+    "options_from",
+]

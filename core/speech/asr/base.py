@@ -79,6 +79,7 @@ class ASREngine(ABC):
     name: str
     model: str
     multilingual: bool
+    supports_hotwords = False  # only faster-whisper has them; the others are told to use an initial prompt
 
     def transcribe(
         self,
@@ -94,6 +95,10 @@ class ASREngine(ABC):
                 raise InvalidRequestError(f"{self.model} is English-only; use whisper-base for {options.language!r}")
             if options.task == "translate":
                 raise InvalidRequestError(f"{self.model} is English-only; translate needs whisper-base")
+        if options.hotwords and not self.supports_hotwords:
+            raise InvalidRequestError(
+                f"hotwords need the faster-whisper engine; use an initial prompt with {self.name}"
+            )
         start = time.perf_counter()
         samples = source if isinstance(source, np.ndarray) else load_audio(source, name, max_duration_s)
         if options.denoise:

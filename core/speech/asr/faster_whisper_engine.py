@@ -28,6 +28,7 @@ def _word(w) -> Word:
 
 class FasterWhisperEngine(ASREngine):
     name = "faster-whisper"
+    supports_hotwords = True
 
     def __init__(self, model: str, path: Path, device: str = "auto", compute_type: str = "auto", threads: int = 0):
         from faster_whisper import WhisperModel

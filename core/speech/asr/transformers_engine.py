@@ -8,16 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.errors import InvalidRequestError
 from core.speech.asr.base import ASREngine, Segment, TranscribeOptions, Transcript, Word
-from core.speech.audio import SAMPLE_RATE
-
-
-def has_speech(samples: np.ndarray) -> bool:
-    """Silero VAD (the ONNX model faster-whisper ships) finds at least one stretch of speech."""
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
-
-    return bool(get_speech_timestamps(samples, VadOptions()))
+from core.speech.audio import SAMPLE_RATE, has_speech
 
 
 class TransformersWhisperEngine(ASREngine):
@@ -49,8 +41,6 @@ class TransformersWhisperEngine(ASREngine):
         )
 
     def _transcribe(self, samples: np.ndarray, options: TranscribeOptions) -> Transcript:
-        if options.hotwords:
-            raise InvalidRequestError("hotwords need the faster-whisper engine; use an initial prompt here")
         language, probability = (options.language or "en", 1.0)
         if self.multilingual and options.language is None:
             language, probability = self.detect_language(samples)

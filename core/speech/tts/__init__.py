@@ -7,7 +7,7 @@ from core.errors import ConfigError
 from core.speech.config import SpeechSettings
 from core.speech.tts.base import SpeechOptions, TTSEngine, parse_input, split_sentences
 
-ENGINES = ("piper", "espeak")
+ENGINES = ("piper", "espeak", "coqui")
 
 
 def load_tts_engine(engine: str | None = None, settings: Settings | None = None, voice: str | None = None) -> TTSEngine:
@@ -24,6 +24,10 @@ def load_tts_engine(engine: str | None = None, settings: Settings | None = None,
         from core.speech.tts.espeak_engine import EspeakEngine
 
         return EspeakEngine(voice)
+    if chosen == "coqui":
+        from core.speech.tts.coqui_engine import CoquiEngine
+
+        return CoquiEngine(s.coqui_url, voice)
     raise ConfigError(f"unknown speech-synthesis engine {chosen!r}: use {' or '.join(ENGINES)}")
 
 

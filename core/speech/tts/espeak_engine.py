@@ -4,14 +4,13 @@ Piper has no voice for. Chinese text picks the Mandarin voice ``cmn-latn-pinyin`
 
 from __future__ import annotations
 
-import io
 import shutil
 import subprocess
-import wave
 
 import numpy as np
 
 from core.errors import InvalidRequestError, ModelNotAvailableError
+from core.speech.audio import read_wav
 from core.speech.text import has_cjk
 from core.speech.tts.base import TTSEngine
 
@@ -38,11 +37,10 @@ class EspeakEngine(TTSEngine):
             raise InvalidRequestError(
                 f"espeak-ng voice {voice!r} failed: {detail or 'no audio'} (see `espeak-ng --voices`)"
             )
-        with wave.open(io.BytesIO(proc.stdout)) as w:
-            if w.getframerate() != self.sample_rate:
-                raise InvalidRequestError(f"espeak-ng voice {voice!r} speaks at {w.getframerate()} Hz, expected 22050")
-            pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
-        return (pcm.astype(np.float32) / 32768.0).copy()
+        audio, rate = read_wav(proc.stdout)
+        if rate != self.sample_rate:
+            raise InvalidRequestError(f"espeak-ng voice {voice!r} speaks at {rate} Hz, expected 22050")
+        return audio
 
     def voices(self) -> list[str]:
         out = subprocess.run([self.binary, "--voices"], capture_output=True, text=True).stdout.splitlines()[1:]

@@ -109,3 +109,22 @@ def test_convert_writes_a_hugging_face_folder(tmp_path):
     }
     config = json.loads((tmp_path / "hf" / "config.json").read_text())
     assert config["d_model"] == 384 and config["encoder_layers"] == 4 and config["num_mel_bins"] == 80
+
+
+def test_say_with_the_coqui_engine(tmp_path):
+    """Through the real Coqui server from its own environment; without one, a one-line error saying how to start it."""
+    from tests.conftest import free_port
+    from tests.core.speech.conftest import coqui_server
+
+    out = tmp_path / "coqui.wav"
+    nowhere = f"apps.speech.coqui_url=http://127.0.0.1:{free_port()}"
+    r = speech("say", "Hello there.", "-o", str(out), "--engine", "coqui", "--set", nowhere)
+    assert r.returncode == 2 and "start it with `make coqui-serve`" in r.stderr and "Traceback" not in r.stderr
+    with coqui_server() as url:
+        r = speech(
+            "say", "Hello there. Bye.", "-o", str(out), "--engine", "coqui", "--set", f"apps.speech.coqui_url={url}"
+        )
+    assert r.returncode == 0, r.stderr
+    assert f"wrote {out}" in r.stderr and ", coqui)" in r.stderr
+    with wave.open(str(out)) as w:
+        assert w.getframerate() == 22_050 and w.getnframes() > 0.5 * 22_050

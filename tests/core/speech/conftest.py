@@ -1,7 +1,10 @@
-"""Speech test data: clips from ../shared/datasets (tests skip when absent). The models are in tests/conftest.py."""
+"""Speech test data: clips from ../shared/datasets (tests skip when absent), and the Coqui TTS server. The models
+are in tests/conftest.py."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,3 +42,29 @@ def audioeval_clips(language: str) -> Path:
     if found is None:
         pytest.skip("pytest-audioeval is not installed (dev dependency)")
     return found / "samples" / "audio" / language
+
+
+COQUI_PYTHON = Path(__file__).resolve().parents[3] / ".venv-coqui" / "bin" / "python"
+
+
+@contextlib.contextmanager
+def coqui_server() -> Iterator[str]:
+    """The real Coqui TTS server (``core/speech/tts/coqui_server.py``, an untrained VITS) started from its own
+    environment on a free port; yields its URL."""
+    import subprocess
+
+    from tests.conftest import free_port, wait_until_serving
+
+    if not COQUI_PYTHON.exists():
+        pytest.skip(f"{COQUI_PYTHON} is absent: `make coqui` builds the Coqui environment")
+    port = free_port()
+    script = Path(__file__).resolve().parents[3] / "core" / "speech" / "tts" / "coqui_server.py"
+    cmd = [str(COQUI_PYTHON), str(script), "--port", str(port), "--threads", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(f"{url}/health", proc, timeout=180)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

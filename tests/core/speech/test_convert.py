@@ -94,3 +94,48 @@ def test_int8_weights_are_dequantised(tmp_path):
     v = read_ct2(path)
     assert np.allclose(v["a/weight"], [[1.0, -2.0], [1.5, 2.0]]) and "a/weight_scale" not in v
     assert int(v["n/num_heads"]) == 6 and v["b/weight"] is v["a/weight"]
+
+
+def greedy_openai(model, feats: np.ndarray, prompt: list[int], eos: int, limit: int = 100) -> list[int]:
+    import torch
+
+    ids = torch.tensor([prompt])
+    with torch.no_grad():
+        encoded = model.encoder(torch.from_numpy(feats))
+        for _ in range(limit):
+            token = int(model.decoder(ids, encoded)[0, -1].argmax())
+            if token == eos:
+                break
+            ids = torch.cat([ids, torch.tensor([[token]])], 1)
+    return ids[0, len(prompt) :].tolist()
+
+
+@pytest.mark.parametrize(
+    ("name", "clip", "prompt"),
+    [
+        ("whisper-tiny.en", "jfk", ["<|startoftranscript|>", "<|notimestamps|>"]),
+        ("whisper-base", "aishell", ["<|startoftranscript|>", "<|zh|>", "<|transcribe|>", "<|notimestamps|>"]),
+    ],
+)
+def test_openai_whisper_form_decodes_the_same_tokens(settings, tmp_path, request, name, clip, prompt):
+    """openai-whisper's form (``ModelDimensions`` + state dict in safetensors) loads strictly into
+    ``whisper.model.Whisper`` and decodes what CTranslate2 decodes; its alignment heads (word timestamps) are the
+    CTranslate2 config's."""
+    import json
+
+    from transformers import WhisperTokenizerFast
+
+    from core.speech.asr.convert import ct2_to_openai, load_openai_whisper, openai_form
+
+    ct2 = registry.prepare(name, settings).path
+    # tiny.en is converted afresh; base's conversion is the cached one the openai-whisper engine serves
+    path = ct2_to_openai(ct2, tmp_path / name) if name == "whisper-tiny.en" else openai_form(name, settings)
+    model = load_openai_whisper(path)
+    heads = json.loads((ct2 / "config.json").read_text())["alignment_heads"]
+    assert model.alignment_heads.to_dense().nonzero().tolist() == sorted(heads)
+    assert model.is_multilingual == (name == "whisper-base")
+    tokenizer = WhisperTokenizerFast(tokenizer_file=str(ct2 / "tokenizer.json"))
+    ids = tokenizer.convert_tokens_to_ids(prompt)
+    feats = features(request.getfixturevalue(clip), model.dims.n_mels)
+    decoded = greedy_openai(model, feats, ids, tokenizer.convert_tokens_to_ids("<|endoftext|>"))
+    assert len(decoded) > 5 and decoded == greedy_ct2(ct2, feats, ids)
