@@ -8,7 +8,8 @@ Parts (all by default):
   ``core/speech/text.py`` (numbers spelled out the way the LJSpeech references are written, punctuation dropped).
 - ``overhead``: our ``ASREngine.transcribe(path)`` vs ``faster_whisper.WhisperModel.transcribe(path)`` (same model
   object, same options) and our ``TTSEngine.synthesize`` vs ``PiperVoice.synthesize_wav``, interleaved file by file.
-- ``engines``: faster-whisper vs transformers (the converted weights) on the same LJSpeech clips, greedy.
+- ``engines``: faster-whisper vs transformers vs openai-whisper (both on the converted weights) on the same
+  LJSpeech clips, greedy.
 - ``finetune``: tiny.en fine-tuned on the first half of the LJSpeech subset, WER on the held-out second half.
 - ``noise``: white noise mixed into LJSpeech clips at 10 dB and 0 dB SNR (seeded), WER with and without spectral
   gating (noisereduce), clean audio as the baseline.
@@ -199,10 +200,13 @@ def part_overhead(settings, console: Console, tiny) -> dict:
 
 
 def part_engines(settings, console: Console, tiny, limit: int) -> dict:
-    """faster-whisper (int8) and transformers (float32, the converted weights) on the same clips, greedy."""
+    """faster-whisper (int8), transformers and openai-whisper (float32, the converted weights) on the same clips,
+    greedy."""
     clips = load_clips(DATASETS / "asr_en_ljspeech_subset" / "transcripts.psv")[:limit]
     options = TranscribeOptions(language="en", beam_size=1)
-    engines = {"faster-whisper": tiny, "transformers": load_asr_engine("whisper-tiny.en", settings, "transformers")}
+    engines = {"faster-whisper": tiny} | {
+        name: load_asr_engine("whisper-tiny.en", settings, name) for name in ("transformers", "openai-whisper")
+    }
     rows = []
     for name, engine in engines.items():
         engine.transcribe(clips[0].audio, options)  # warm-up
@@ -214,7 +218,7 @@ def part_engines(settings, console: Console, tiny, limit: int) -> dict:
     for r in rows:
         table.add_row(r["engine"], f"{r['wer']:.2%}", f"{r['rtf']:.3f}")
     console.print(table)
-    return {"rows": rows, "beam_size": 1, "note": "openai-whisper engine not built"}
+    return {"rows": rows, "beam_size": 1}
 
 
 def part_finetune(settings, console: Console, tiny, steps: int, lr: float) -> dict:
