@@ -128,3 +128,16 @@ def test_say_with_the_coqui_engine(tmp_path):
     assert f"wrote {out}" in r.stderr and ", coqui)" in r.stderr
     with wave.open(str(out)) as w:
         assert w.getframerate() == 22_050 and w.getnframes() > 0.5 * 22_050
+
+
+def test_convert_to_openai_whisper_form(tmp_path):
+    from safetensors import safe_open
+
+    r = speech("convert", "whisper-tiny.en", "--to", "openai-whisper", "--output", str(tmp_path / "oai"))
+    assert r.returncode == 0, r.stderr
+    with safe_open(str(tmp_path / "oai" / "model.safetensors"), "np") as f:
+        dims = json.loads(f.metadata()["dims"])
+        assert "decoder.blocks.3.cross_attn.query.weight" in f.keys()  # noqa: SIM118 (safe_open has no __contains__)
+    assert dims["n_audio_state"] == 384 and dims["n_text_layer"] == 4 and dims["n_vocab"] == 51864
+    r = speech("convert", "whisper-tiny.en", "--to", "onnx", "--output", str(tmp_path / "x"))
+    assert r.returncode == 2 and "--to 'onnx': use hf or openai-whisper" in r.stderr
