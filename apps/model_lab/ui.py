@@ -1,5 +1,6 @@
 """Model Lab tab: pick a base model and data, preview it, fine-tune in a subprocess while watching the loss curve,
-evaluate, compare runs, register the best one under a name, and chat with it next to its base model.
+evaluate, compare runs, register the best one under a name, export it to GGUF for llama.cpp speed, and chat with
+it next to its base model.
 
 Everything except ``build`` is a plain function over ``core`` interfaces, so tests call them directly."""
 
@@ -390,6 +391,39 @@ def versions_table(settings: Settings, name: str | None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["version", "active", "run", "registered"])
 
 
+def export_to_gguf(settings: Settings, run: str, quant: str = "q8_0") -> str:
+    """Export a run to GGUF (checked against its merged fp32 model) and say what it reached: size, speed and how
+    closely its answers match fp32. Within tolerance the run is served by llama.cpp from then on."""
+    from core.training.export import BelowTolerance, export_gguf
+
+    if not run:
+        raise ConfigError("choose a run to export")
+    output = settings.home / "exports" / f"{run}-{quant}-{time.strftime('%Y%m%d-%H%M%S')}"
+    try:
+        result = export_gguf(str(settings.runs_dir / run), settings, output, quant)
+    except BelowTolerance as exc:
+        return quality_markdown(exc.report, quant) + f"\n**Not used:** {exc}"
+    return quality_markdown(result.report, quant) + f"\n**{run}** is now served by llama.cpp from `{result.path}`."
+
+
+def quality_markdown(report: dict, quant: str) -> str:
+    """The export next to fp32 on the run's validation examples, as a Markdown table."""
+    fp32, gguf, agree = report["fp32"], report["gguf"], report["agreement"]
+    speedup = gguf["tokens_per_s"] / fp32["tokens_per_s"] if fp32["tokens_per_s"] else 0.0
+    return "\n".join(
+        [
+            f"| {report['examples']} validation examples | fp32 (transformers) | GGUF {quant} (llama.cpp) |",
+            "|---|---|---|",
+            f"| size | | {report['size_mb']} MB |",
+            f"| tokens/s | {fp32['tokens_per_s']:.1f} | {gguf['tokens_per_s']:.1f} ({speedup:.1f}x) |",
+            f"| perplexity | {fp32['perplexity']:.3f} | {gguf['perplexity']:.3f} |",
+            f"| ROUGE-L vs reference | {fp32['rouge_l']:.3f} | {gguf['rouge_l']:.3f} |",
+            f"| answers equal to fp32's | | {agree['exact_match']:.0%} (ROUGE-L {agree['rouge_l']:.3f}) |",
+            "",
+        ]
+    )
+
+
 # ---------------------------------------------------------------- chat side by side
 
 _DONE = object()
@@ -564,8 +598,16 @@ def build(settings: Settings) -> None:
             rb_btn = gr.Button("Roll back")
         versions = gr.Dataframe(versions_table(settings, None), label="Versions", interactive=False)
 
-    # 6. Chat side by side
-    with gr.Accordion("6. Chat side by side", open=False):
+    # 6. Export to GGUF
+    with gr.Accordion("6. Export to GGUF (llama.cpp speed)", open=False):
+        with gr.Row():
+            export_run = gr.Dropdown(run_names(settings, True), label="Run")
+            export_quant = gr.Dropdown(["q8_0", "q4_k_m", "f16"], value="q8_0", label="Quantisation")
+            export_btn = gr.Button("Export to GGUF")
+        export_out = gr.Markdown()
+
+    # 7. Chat side by side
+    with gr.Accordion("7. Chat side by side", open=False):
         with gr.Row():
             chat_a = gr.Dropdown(bases, value=settings.text.model, label="Left: base model", allow_custom_value=True)
             first_run = next(iter(run_names(settings, True)), None)
@@ -639,6 +681,7 @@ def build(settings: Settings) -> None:
             gr.Dropdown(choices=chat_choices()),
             gr.Dropdown(choices=names),
             gr.Dropdown(choices=watch_choices()),
+            gr.Dropdown(choices=run_names(settings, True)),
         )
 
     def on_eval(model, up, sh):
@@ -662,6 +705,12 @@ def build(settings: Settings) -> None:
             raise _err(exc) from None
         return text, versions_table(settings, name)
 
+    def on_export(run, quant):
+        try:
+            return export_to_gguf(settings, run, quant)
+        except LLMEcoError as exc:
+            raise _err(exc) from None
+
     def on_pick_right(choice):
         ref = model_ref(settings, choice)
         info = runs.read_run(Path(ref)) if ref else None
@@ -672,7 +721,7 @@ def build(settings: Settings) -> None:
             yield "", a, b
 
     watch_outputs = [plot, status, log, timer, last_state]
-    lists = [base, chat_a, table, eval_model, reg_run, chat_b, rb_name, watched]
+    lists = [base, chat_a, table, eval_model, reg_run, chat_b, rb_name, watched, export_run]
     private = {"api_visibility": "private"}
     preview_btn.click(on_preview, [upload, shared], preview, api_name="model_lab_preview")
     upload.change(on_preview, [upload, shared], preview, **private)
@@ -696,6 +745,7 @@ def build(settings: Settings) -> None:
     )
     rb_name.change(lambda n: versions_table(settings, n), rb_name, versions, **private)
     rb_btn.click(on_rollback, [rb_name, rb_version], [reg_out, versions], api_name="model_lab_rollback")
+    export_btn.click(on_export, [export_run, export_quant], export_out, api_name="model_lab_export_gguf")
     chat_b.change(on_pick_right, chat_b, chat_a, **private)
     send_args = [chat_msg, bot_a, bot_b, chat_a, chat_b, chat_tokens, chat_temp]
     chat_msg.submit(on_send, send_args, [chat_msg, bot_a, bot_b], api_name="model_lab_chat")

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from core.cli import app, console, models_app, settings_from
 from core.models import user_models
+from core.training.export_check import Tolerance
 
 runs_app = typer.Typer(help="Training runs under $LLMECO_HOME/runs.")
 app.add_typer(runs_app, name="runs")
@@ -126,13 +127,62 @@ def models_rollback(
 def export(
     model: str = typer.Argument(..., help="Run folder, registered name or model folder."),
     output: Path = typer.Option(..., "--output", "-o", help="New folder for the export."),
-    int8: bool = typer.Option(False, "--int8", help="Serve it with per-channel int8 dynamic quantisation on CPU."),
+    fmt: str = typer.Option("safetensors", "--format", "-f", help="safetensors (transformers) | gguf (llama.cpp)."),
+    quant: str = typer.Option("q8_0", "--quant", "-q", help="GGUF only: f16 | q8_0 | q4_k_m."),
+    int8: bool = typer.Option(False, "--int8", help="safetensors only: serve with per-channel int8 on CPU."),
+    name: str | None = typer.Option(None, "--name", "-n", help="GGUF only: register the export under NAME."),
+    data: str | None = typer.Option(None, "--data", "-d", help="GGUF check data (default: the run's validation set)."),
+    min_rouge_l: float = typer.Option(
+        Tolerance.min_rouge_l, "--min-rouge-l", help="GGUF: least mean ROUGE-L of its answers against fp32's."
+    ),
+    max_ppl_increase: float = typer.Option(
+        Tolerance.max_perplexity_increase, "--max-ppl-increase", help="GGUF: most relative perplexity rise."
+    ),
 ) -> None:
-    """Merge LoRA into the base model and write one safetensors folder (servable by path)."""
+    """Merge LoRA into the base model: one safetensors folder, or a GGUF checked against fp32 (served by llama.cpp)."""
+    from core.errors import ConfigError
+    from core.training.export import BelowTolerance, export_gguf
     from core.training.export import export as run_export
 
-    out = run_export(model, settings_from(), output, int8=int8)
-    console.print(f"[green]exported[/green] {out}")
+    settings = settings_from()
+    if fmt == "safetensors":
+        console.print(f"[green]exported[/green] {run_export(model, settings, output, int8=int8)}")
+        return
+    if fmt != "gguf":
+        raise ConfigError(f"unknown export format {fmt!r}: use safetensors or gguf")
+    if int8:
+        raise ConfigError("--int8 applies to safetensors exports; GGUF exports choose --quant")
+    tolerance = Tolerance(min_rouge_l=min_rouge_l, max_perplexity_increase=max_ppl_increase)
+    try:
+        with console.status(f"exporting {model} to GGUF {quant} and checking it against fp32 ..."):
+            result = export_gguf(model, settings, output, quant, tolerance=tolerance, data=data, name=name)
+    except BelowTolerance as exc:
+        _print_quality(exc.report)
+        raise
+    _print_quality(result.report)
+    console.print(f"[green]exported[/green] {result.path} ({result.report['size_mb']} MB)")
+    if result.registered:
+        console.print(f"[green]registered[/green] {result.registered} (served by llama.cpp)")
+
+
+def _print_quality(report: dict) -> None:
+    """The export next to fp32 on the check set: perplexity, answer scores, agreement and speed."""
+    table = Table(title=f"GGUF export vs merged fp32 on {report['examples']} validation examples")
+    for col in ("model", "perplexity", "exact match", "ROUGE-L", "tokens/s"):
+        table.add_column(col)
+    for key in ("fp32", "gguf"):
+        r = report[key]
+        table.add_row(
+            key,
+            f"{r['perplexity']:.3f}",
+            f"{r['exact_match']:.2f}",
+            f"{r['rouge_l']:.3f}",
+            f"{r['tokens_per_s']:.1f}",
+        )
+    console.print(table)
+    a = report["agreement"]
+    verdict = "[green]within tolerance[/green]" if report["passed"] else "[red]below tolerance[/red]"
+    console.print(f"answers vs fp32: exact match {a['exact_match']:.2f}, ROUGE-L {a['rouge_l']:.3f} — {verdict}")
 
 
 @app.command()
