@@ -22,7 +22,11 @@ class ModelLoadError(LLMEcoError):
 
 
 class InvalidRequestError(LLMEcoError):
-    pass
+    """``param`` names the request field at fault (the server returns it in OpenAI's error shape)."""
+
+    def __init__(self, message: str, param: str | None = None):
+        super().__init__(message)
+        self.param = param
 
 
 class EngineBusyError(LLMEcoError):

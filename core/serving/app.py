@@ -1,8 +1,11 @@
 """OpenAI-compatible HTTP server over ``core``'s engines.
 
-Routes: GET /v1/models, POST /v1/chat/completions (``stream: true`` as server-sent events), POST /v1/completions,
-POST /v1/embeddings, POST /v1/audio/transcriptions and /v1/audio/speech (``core/serving/audio.py``), GET /health,
-GET /metrics. With ``server.api_key`` set, /v1 routes need a Bearer token.
+Routes: GET /v1/models, GET /v1/models/{id}, POST /v1/chat/completions (``stream: true`` as server-sent events),
+POST /v1/completions, POST /v1/embeddings, POST /v1/audio/transcriptions and /v1/audio/speech
+(``core/serving/audio.py``), GET /health, GET /metrics. With ``server.api_key`` set, /v1 routes need a Bearer token.
+
+Errors use OpenAI's shape, ``{"error": {"message", "type", "param", "code"}}``; a parameter the server or the
+engine cannot honour is a 400 that names it, never a reply that quietly ignores it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 
 from core.config import Settings
 from core.errors import (
@@ -34,8 +38,8 @@ from core.serving.audio import ROUTES as AUDIO_ROUTES
 from core.serving.audio import audio_router
 from core.serving.metrics import ServerMetrics
 from core.serving.pool import ModelPool
-from core.serving.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
-from core.text.base import Completion
+from core.serving.schemas import EXTENSIONS, ChatCompletionRequest, CompletionRequest, EmbeddingRequest
+from core.text.base import Completion, StreamChunk, TokenLogprob, ToolCall
 from core.text.base import Request as GenRequest
 
 log = logging.getLogger(__name__)
@@ -48,8 +52,36 @@ _STATUS = {
 }
 
 
-def _error(status: int, message: str, kind: str) -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": kind, "code": status}}, status_code=status)
+def _error_body(message: str, kind: str, param: str | None = None, code: str | None = None) -> dict:
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+def _error(status: int, message: str, kind: str, param: str | None = None, code: str | None = None) -> JSONResponse:
+    return JSONResponse(_error_body(message, kind, param, code or kind), status_code=status)
+
+
+def _chat_logprobs(items: list[TokenLogprob]) -> dict:
+    def entry(token: str, logprob: float) -> dict:
+        return {"token": token, "logprob": logprob, "bytes": list(token.encode())}
+
+    return {"content": [entry(t.token, t.logprob) | {"top_logprobs": [entry(*a) for a in t.top]} for t in items]}
+
+
+def _completion_logprobs(items: list[TokenLogprob], offset: int = 0) -> dict:
+    offsets = []
+    for t in items:
+        offsets.append(offset)
+        offset += len(t.token)
+    return {
+        "tokens": [t.token for t in items],
+        "token_logprobs": [t.logprob for t in items],
+        "top_logprobs": [dict(t.top) for t in items],
+        "text_offset": offsets,
+    }
+
+
+def _tool_calls(calls: list[ToolCall]) -> list[dict]:
+    return [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in calls]
 
 
 def _status_of(exc: Exception) -> tuple[int, str]:
@@ -117,12 +149,29 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
     @app.exception_handler(LLMEcoError)
     async def _known(_: Request, exc: LLMEcoError) -> JSONResponse:
         status, kind = _status_of(exc)
-        return _error(status, str(exc), kind)
+        param = getattr(exc, "param", None)
+        if isinstance(exc, UnknownModelError | ModelNotAvailableError):
+            param = "model"
+        return _error(status, str(exc), kind, param, kind if status != 400 else "invalid_value")
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(f"{'.'.join(str(x) for x in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors())
-        return _error(400, f"invalid request: {problems}", "invalid_request_error")
+        errors = exc.errors()
+        params = [".".join(str(x) for x in e["loc"][1:]) for e in errors]
+        unknown = [p for p, e in zip(params, errors, strict=True) if e["type"] == "extra_forbidden"]
+        if unknown:
+            message = (
+                f"unsupported parameter(s): {', '.join(unknown)}. This server honours OpenAI's parameters it "
+                f"documents plus the extensions {', '.join(EXTENSIONS)}; it refuses the rest rather than ignore them"
+            )
+            return _error(400, message, "invalid_request_error", unknown[0], "unsupported_parameter")
+        problems = "; ".join(f"{p or 'body'}: {e['msg']}" for p, e in zip(params, errors, strict=True))
+        return _error(400, f"invalid request: {problems}", "invalid_request_error", params[0] or None, "invalid_value")
+
+    @app.exception_handler(HTTPException)
+    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+        kind = "not_found" if exc.status_code == 404 else "invalid_request_error"
+        return _error(exc.status_code, str(exc.detail), kind)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
@@ -137,123 +186,175 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
     async def prometheus() -> Response:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 
+    def model_card(name: str, task: str) -> dict:
+        return {"id": name, "object": "model", "created": 0, "owned_by": "llmeco", "task": task}
+
     @app.get("/v1/models", dependencies=[Depends(require_key)])
     async def list_models() -> dict:
-        return {
-            "object": "list",
-            "data": [
-                {"id": name, "object": "model", "created": 0, "owned_by": "llmeco", "task": task}
-                for name, task in pool.servable()
-            ],
-        }
+        return {"object": "list", "data": [model_card(name, task) for name, task in pool.servable()]}
+
+    @app.get("/v1/models/{model_id:path}", dependencies=[Depends(require_key)])
+    async def get_model(model_id: str):
+        task = dict(pool.servable()).get(model_id)
+        if task is None:
+            return _error(
+                404, f"the model {model_id!r} does not exist here", "invalid_request_error", "model", "model_not_found"
+            )
+        return model_card(model_id, task)
 
     def account(model: str, result: Completion) -> None:
         metrics.tokens.labels(model).inc(result.completion_tokens)
         metrics.prompt_tokens.labels(model).inc(result.prompt_tokens)
 
-    def usage(result: Completion) -> dict:
+    def usage(prompt_tokens: int, completion_tokens: int) -> dict:
         return {
-            "prompt_tokens": result.prompt_tokens,
-            "completion_tokens": result.completion_tokens,
-            "total_tokens": result.prompt_tokens + result.completion_tokens,
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
         }
 
-    def sse(model: str, worker, gen: GenRequest, shape, include_usage: bool) -> Iterator[str]:
-        """Server-sent events in the OpenAI chunk format; errors arrive as an ``error`` event."""
+    def sse(model: str, worker, gens: list[GenRequest], payloads, base: dict, include_usage: bool) -> Iterator[str]:
+        """Server-sent events in the OpenAI chunk format, the ``n`` choices one after another;
+        ``payloads(index, chunk)`` gives the events' choices. Errors arrive as an ``error`` event."""
         start, first = time.perf_counter(), True
+        prompt_tokens = completion_tokens = 0
         try:
-            for chunk in worker.submit_stream(gen):
-                if first and chunk.text:
-                    metrics.first_token.labels(model).observe(time.perf_counter() - start)
-                    first = False
-                if chunk.text or chunk.finish_reason:
-                    yield f"data: {json.dumps(shape(chunk.text, chunk.finish_reason))}\n\n"
-                if chunk.finish_reason:
-                    done = Completion("", chunk.finish_reason, chunk.prompt_tokens, chunk.completion_tokens)
-                    account(model, done)
-                    if include_usage:
-                        yield f"data: {json.dumps(shape(None, None) | {'choices': [], 'usage': usage(done)})}\n\n"
+            for index, gen in enumerate(gens):
+                for chunk in worker.submit_stream(gen):
+                    if first and chunk.text:
+                        metrics.first_token.labels(model).observe(time.perf_counter() - start)
+                        first = False
+                    for choice in payloads(index, chunk):
+                        yield f"data: {json.dumps(base | {'choices': [choice]})}\n\n"
+                    if chunk.finish_reason:
+                        account(
+                            model, Completion("", chunk.finish_reason, chunk.prompt_tokens, chunk.completion_tokens)
+                        )
+                        prompt_tokens = chunk.prompt_tokens
+                        completion_tokens += chunk.completion_tokens
+            if include_usage:
+                totals = usage(prompt_tokens, completion_tokens)
+                yield f"data: {json.dumps(base | {'choices': [], 'usage': totals})}\n\n"
         except Exception as exc:
             status, kind = _status_of(exc)
             log.warning("stream failed: %s", exc)
-            yield f"data: {json.dumps({'error': {'message': str(exc), 'type': kind, 'code': status}})}\n\n"
+            body = _error_body(str(exc), kind, getattr(exc, "param", None), kind)
+            yield f"data: {json.dumps(body)}\n\n"
         yield "data: [DONE]\n\n"
 
     async def run_one(worker, gen: GenRequest) -> Completion:
         return await asyncio.wrap_future(worker.submit(gen))
 
+    def choices_of(make, n: int, seed: int | None) -> list[GenRequest]:
+        """``n`` requests for the ``n`` choices; with a seed, choice i samples with seed + i."""
+        return [make(None if seed is None else seed + i) for i in range(n)]
+
+    def total_usage(results: list[Completion]) -> dict:
+        return usage(results[0].prompt_tokens, sum(r.completion_tokens for r in results))
+
     @app.post("/v1/chat/completions", dependencies=[Depends(require_key)])
     async def chat_completions(body: ChatCompletionRequest):
         model = body.model or pool.default_model
+        params = body.params(default_max)
+        tools = [t.model_dump() for t in body.tools or []]
+        choice = body.tool_choice_value()
+        messages = [m.to_chat() for m in body.messages]
+        gens = choices_of(
+            lambda seed: GenRequest(messages=messages, params=params.with_(seed=seed), tools=tools, tool_choice=choice),
+            body.n,
+            params.seed,
+        )
         worker = await run_in_threadpool(pool.worker, model)
-        gen = GenRequest(messages=[m.to_chat() for m in body.messages], params=body.params(default_max))
         rid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
-        if body.stream:
-            sent_role = [False]
+        base = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": model}
 
-            def shape(text: str | None, finish: str | None) -> dict:
-                delta = {} if text is None else {"content": text}
-                if not sent_role[0] and text is not None:
-                    delta["role"], sent_role[0] = "assistant", True
-                return {
-                    "id": rid,
-                    "object": "chat.completion.chunk",
-                    "created": created,
-                    "model": model,
-                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-                }
+        def calls_of(result: Completion | StreamChunk) -> list[ToolCall]:
+            return result.tool_calls if body.parallel_tool_calls else result.tool_calls[:1]
+
+        if body.stream:
+            role_sent: set[int] = set()
+
+            def payloads(index: int, chunk: StreamChunk) -> list[dict]:
+                def event(delta: dict, finish: str | None = None, logprobs: dict | None = None) -> dict:
+                    if index not in role_sent:  # the first event of a choice names the role
+                        role_sent.add(index)
+                        delta = {"role": "assistant", **delta}
+                    return {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
+
+                out = []
+                if chunk.text or (body.logprobs and chunk.logprobs):
+                    logprobs = _chat_logprobs(chunk.logprobs) if body.logprobs else None
+                    out.append(event({"content": chunk.text}, logprobs=logprobs))
+                for i, call in enumerate(_tool_calls(calls_of(chunk))):
+                    opening = call | {"function": {"name": call["function"]["name"], "arguments": ""}}
+                    out.append(event({"tool_calls": [{"index": i} | opening]}))
+                    arguments = {"index": i, "function": {"arguments": call["function"]["arguments"]}}
+                    out.append(event({"tool_calls": [arguments]}))
+                if chunk.finish_reason:
+                    out.append(event({}, chunk.finish_reason))
+                return out
 
             include = bool(body.stream_options and body.stream_options.include_usage)
-            return StreamingResponse(sse(model, worker, gen, shape, include), media_type="text/event-stream")
-        result = await run_one(worker, gen)
-        account(model, result)
-        return {
-            "id": rid,
-            "object": "chat.completion",
-            "created": created,
-            "model": model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": result.text},
-                    "finish_reason": result.finish_reason,
-                }
-            ],
-            "usage": usage(result),
-        }
+            return StreamingResponse(sse(model, worker, gens, payloads, base, include), media_type="text/event-stream")
+        results = await asyncio.gather(*(run_one(worker, g) for g in gens))
+        choices = []
+        for i, result in enumerate(results):
+            account(model, result)
+            message: dict = {"role": "assistant", "content": result.text}
+            if calls := calls_of(result):
+                message = {"role": "assistant", "content": None, "tool_calls": _tool_calls(calls)}
+            logprobs = _chat_logprobs(result.logprobs) if body.logprobs else None
+            choices.append(
+                {"index": i, "message": message, "logprobs": logprobs, "finish_reason": result.finish_reason}
+            )
+        return base | {"object": "chat.completion", "choices": choices, "usage": total_usage(results)}
 
     @app.post("/v1/completions", dependencies=[Depends(require_key)])
     async def completions(body: CompletionRequest):
         model = body.model or pool.default_model
-        worker = await run_in_threadpool(pool.worker, model)
         prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
         if not prompts:
-            raise InvalidRequestError("prompt must not be empty")
+            raise InvalidRequestError("prompt must not be empty", "prompt")
         params = body.params(default_max)
+        worker = await run_in_threadpool(pool.worker, model)
         rid, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
+        base = {"id": rid, "object": "text_completion", "created": created, "model": model}
 
-        def shape(text: str | None, finish: str | None, index: int = 0) -> dict:
-            return {
-                "id": rid,
-                "object": "text_completion",
-                "created": created,
-                "model": model,
-                "choices": [{"index": index, "text": text or "", "finish_reason": finish}],
-            }
+        def choice(index: int, text: str, finish: str | None, logprobs: list[TokenLogprob], offset: int = 0) -> dict:
+            lp = _completion_logprobs(logprobs, offset) if body.logprobs is not None else None
+            return {"index": index, "text": text, "logprobs": lp, "finish_reason": finish}
 
         if body.stream:
             if len(prompts) > 1:
-                raise InvalidRequestError("streaming takes a single prompt")
-            gen = GenRequest(prompt=prompts[0], params=params)
+                raise InvalidRequestError("streaming takes a single prompt", "prompt")
+            gens = choices_of(
+                lambda seed: GenRequest(prompt=prompts[0], params=params.with_(seed=seed)), body.n, params.seed
+            )
+            offsets = [0] * body.n
+
+            def payloads(index: int, chunk: StreamChunk) -> list[dict]:
+                if not (chunk.text or chunk.finish_reason or chunk.logprobs):
+                    return []
+                out = choice(index, chunk.text, chunk.finish_reason, chunk.logprobs, offsets[index])
+                offsets[index] += sum(len(t.token) for t in chunk.logprobs)
+                return [out]
+
             include = bool(body.stream_options and body.stream_options.include_usage)
-            return StreamingResponse(sse(model, worker, gen, shape, include), media_type="text/event-stream")
-        # Several prompts are queued together, so the worker can batch them into one generate call.
-        results = await asyncio.gather(*(run_one(worker, GenRequest(prompt=p, params=params)) for p in prompts))
+            return StreamingResponse(sse(model, worker, gens, payloads, base, include), media_type="text/event-stream")
+        # Several prompts (and choices) are queued together, so the worker can batch them into one generate call.
+        gens = [
+            g
+            for p in prompts
+            for g in choices_of(
+                lambda seed, p=p: GenRequest(prompt=p, params=params.with_(seed=seed)), body.n, params.seed
+            )
+        ]
+        results = await asyncio.gather(*(run_one(worker, g) for g in gens))
         for r in results:
             account(model, r)
-        total = Completion("", "stop", sum(r.prompt_tokens for r in results), sum(r.completion_tokens for r in results))
-        choices = [shape(r.text, r.finish_reason, i)["choices"][0] for i, r in enumerate(results)]
-        return shape(None, None) | {"choices": choices, "usage": usage(total)}
+        choices = [choice(i, r.text, r.finish_reason, r.logprobs) for i, r in enumerate(results)]
+        total = usage(sum(r.prompt_tokens for r in results), sum(r.completion_tokens for r in results))
+        return base | {"choices": choices, "usage": total}
 
     @app.post("/v1/embeddings", dependencies=[Depends(require_key)])
     async def embeddings(body: EmbeddingRequest):

@@ -11,9 +11,25 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+
 from core.errors import InvalidRequestError, ModelLoadError
-from core.text.base import Request, StopScanner, StreamChunk, TextEngine
+from core.text.base import Request, StopScanner, StreamChunk, TextEngine, TokenLogprob
+from core.text.constraints import Constraint
 from core.text.templates import END_OF_TURN_TOKENS, render_chat_template
+
+
+class _LogprobRecorder:
+    """A llama.cpp logits processor that keeps the raw log-probabilities of the step (it runs before penalties
+    and the grammar) for the token loop to pair with the chosen token."""
+
+    def __init__(self) -> None:
+        self.row: np.ndarray | None = None
+
+    def __call__(self, _ids: np.ndarray, logits: np.ndarray) -> np.ndarray:
+        shifted = logits - logits.max()
+        self.row = shifted - np.log(np.exp(shifted).sum())
+        return logits
 
 
 class LlamaCppEngine(TextEngine):
@@ -53,12 +69,37 @@ class LlamaCppEngine(TextEngine):
                 self.eos_ids.add(ids[0])
         self._lock = threading.Lock()  # a Llama context serves one sequence at a time
 
+    def _grammar(self, constraint: Constraint):
+        """llama.cpp's grammar for ``constraint``, parsed once here first: the sampler crashes the process on a
+        grammar llama.cpp cannot parse, so such a constraint becomes a 400 instead."""
+        import llama_cpp
+
+        gbnf = constraint.gbnf()
+        sampler = llama_cpp.llama_sampler_init_grammar(self.llm._model.vocab, gbnf.encode(), b"root")
+        if not sampler:
+            raise InvalidRequestError(
+                f"llama.cpp cannot parse the grammar for this {constraint.kind}", constraint.param
+            )
+        llama_cpp.llama_sampler_free(sampler)
+        return llama_cpp.LlamaGrammar.from_string(gbnf, verbose=False)
+
+    def _token_logprob(self, token: int, row: np.ndarray, top: int) -> TokenLogprob:
+        alternatives = ()
+        if top:
+            best = np.argpartition(-row, top)[:top]
+            best = best[np.argsort(-row[best])]
+            alternatives = tuple((self._text(int(i)), float(row[i])) for i in best)
+        return TokenLogprob(self._text(token), float(row[token]), alternatives)
+
+    def _text(self, token: int) -> str:
+        return self.llm.detokenize([token]).decode("utf-8", errors="replace")
+
     def _piece(self, token: int) -> str:
         return self.llm.detokenize([token], special=True).decode("utf-8", errors="ignore") if token >= 0 else ""
 
     def _encode(self, request: Request) -> list[int]:
         if request.messages is not None:
-            text = render_chat_template(self.chat_template, request.messages, self.bos, self.eos)
+            text = render_chat_template(self.chat_template, request.messages, self.bos, self.eos, request.tools)
             ids = self.llm.tokenize(text.encode(), add_bos=False, special=True)
         else:
             ids = self.llm.tokenize(request.prompt.encode(), add_bos=True, special=False)
@@ -68,21 +109,25 @@ class LlamaCppEngine(TextEngine):
             )
         return ids
 
-    def stream(self, request: Request) -> Iterator[StreamChunk]:
+    def _stream(self, request: Request) -> Iterator[StreamChunk]:
         p = request.params
         ids = self._encode(request)
         max_new = min(p.max_new_tokens, self.context_length - len(ids))
         scanner = StopScanner(p.stop)
-        logit_bias = None
+        processors = []
+        recorder = _LogprobRecorder() if p.logprobs else None
+        if recorder:
+            processors.append(recorder)
         if p.ignore_eos:
-            import numpy as np
-
             banned = np.array(sorted(self.eos_ids))
 
             def logit_bias(_ids, logits):
                 logits[banned] = -np.inf
                 return logits
 
+            processors.append(logit_bias)
+        grammar = self._grammar(p.constraint) if p.constraint is not None else None
+        logprobs: list[TokenLogprob] = []
         out: list[int] = []
         pending = b""
         finish = "length"
@@ -94,15 +139,20 @@ class LlamaCppEngine(TextEngine):
                 temp=p.temperature,
                 top_p=p.top_p,
                 top_k=0 if p.temperature > 0 else 1,
-                repeat_penalty=1.0,
+                repeat_penalty=p.repetition_penalty,
+                presence_penalty=p.presence_penalty,
+                frequency_penalty=p.frequency_penalty,
                 reset=True,
-                logits_processor=[logit_bias] if logit_bias else None,
+                logits_processor=processors or None,
+                grammar=grammar,
             )
             for token in tokens:
                 if token in self.eos_ids:
                     finish = "stop"
                     break
                 out.append(token)
+                if recorder is not None:
+                    logprobs.append(self._token_logprob(token, recorder.row, p.top_logprobs))
                 pending += self.llm.detokenize([token])
                 try:
                     text = pending.decode("utf-8")
@@ -112,14 +162,15 @@ class LlamaCppEngine(TextEngine):
                     text = pending.decode("utf-8", errors="ignore")
                 pending = b""
                 piece = scanner.feed(text)
-                if piece:
-                    yield StreamChunk(piece)
+                if piece or logprobs:
+                    yield StreamChunk(piece, logprobs=logprobs)
+                    logprobs = []
                 if scanner.stopped:
                     finish = "stop"
                     break
                 if request.cancel.is_set() or len(out) >= max_new:
                     break
-        yield StreamChunk(scanner.flush(), finish, len(ids), len(out))
+        yield StreamChunk(scanner.flush(), finish, len(ids), len(out), logprobs)
 
     def close(self) -> None:
         # Explicit close: Llama.__del__ at interpreter exit prints an error.

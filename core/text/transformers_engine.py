@@ -13,11 +13,20 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    LogitsProcessor,
+    LogitsProcessorList,
+    RepetitionPenaltyLogitsProcessor,
+    StoppingCriteria,
+    StoppingCriteriaList,
+)
 from transformers.generation.streamers import BaseStreamer
 
 from core.errors import InvalidRequestError, ModelLoadError
-from core.text.base import Completion, Request, StopScanner, StreamChunk, TextEngine
+from core.text.base import Completion, Request, StopScanner, StreamChunk, TextEngine, TokenLogprob
+from core.text.constraints import Constraint
 from core.text.templates import END_OF_TURN_TOKENS, render_prompt
 
 _DONE = object()
@@ -82,6 +91,32 @@ class _Cancelled(StoppingCriteria):
         return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
 
 
+class _Penalties(LogitsProcessor):
+    """OpenAI's presence and frequency penalties over the generated tokens (transformers has neither)."""
+
+    def __init__(self, prompt_len: int, presence: float, frequency: float):
+        self.prompt_len, self.presence, self.frequency = prompt_len, presence, frequency
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        generated = input_ids[:, self.prompt_len :]
+        if generated.shape[1] == 0:
+            return scores
+        counts = torch.zeros_like(scores).scatter_add_(1, generated, torch.ones_like(generated, dtype=scores.dtype))
+        return scores - self.frequency * counts - self.presence * (counts > 0).to(scores.dtype)
+
+
+class _LogprobRecorder(LogitsProcessor):
+    """First in the processor list: keeps the model's own log-probabilities at each step (before penalties,
+    grammar masks and temperature) for the consumer to pair with the token that was chosen."""
+
+    def __init__(self) -> None:
+        self.rows: queue.Queue = queue.Queue()
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        self.rows.put(torch.log_softmax(scores[0].float(), dim=-1))
+        return scores
+
+
 class TransformersEngine(TextEngine):
     engine_name = "transformers"
 
@@ -130,6 +165,24 @@ class TransformersEngine(TextEngine):
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.eos_ids = self._end_of_turn_ids()
         self._lock = threading.Lock()  # one generate at a time per model; callers queue here
+        self._grammars = None  # xgrammar compiler, built on the first constrained request
+
+    def _grammar_processor(self, constraint: Constraint) -> LogitsProcessor:
+        """xgrammar's logits processor for ``constraint`` (compiled grammars are cached by the compiler)."""
+        import xgrammar as xgr
+
+        if self._grammars is None:
+            info = xgr.TokenizerInfo.from_huggingface(
+                self.tokenizer, vocab_size=self.model.config.vocab_size, stop_token_ids=self.eos_ids
+            )
+            self._grammars = xgr.GrammarCompiler(info)
+        if constraint.kind in ("json", "json_schema"):
+            compiled = self._grammars.compile_json_schema(constraint.value, any_whitespace=False)
+        elif constraint.kind == "regex":
+            compiled = self._grammars.compile_regex(constraint.value)
+        else:
+            compiled = self._grammars.compile_grammar(constraint.gbnf())
+        return xgr.contrib.hf.LogitsProcessor(compiled)
 
     def _end_of_turn_ids(self) -> list[int]:
         ids: set[int] = set()
@@ -146,7 +199,7 @@ class TransformersEngine(TextEngine):
     def _prompt_text(self, request: Request) -> str:
         if request.prompt is not None:
             return request.prompt
-        return render_prompt(self.tokenizer, request.messages)
+        return render_prompt(self.tokenizer, request.messages, request.tools)
 
     def _encode(self, request: Request) -> list[int]:
         ids = self.tokenizer(self._prompt_text(request), add_special_tokens=request.prompt is not None)["input_ids"]
@@ -156,15 +209,24 @@ class TransformersEngine(TextEngine):
             )
         return ids
 
-    def _generate_kwargs(self, request: Request, prompt_len: int) -> dict:
+    def _generate_kwargs(self, request: Request, prompt_len: int, recorder: _LogprobRecorder | None = None) -> dict:
         p = request.params
         max_new = min(p.max_new_tokens, self.context_length - prompt_len)
+        # Ours run after transformers' own processors and before its temperature/top-p warpers.
+        processors = LogitsProcessorList([recorder] if recorder else [])
+        if p.repetition_penalty != 1.0:
+            processors.append(RepetitionPenaltyLogitsProcessor(p.repetition_penalty))
+        if p.presence_penalty or p.frequency_penalty:
+            processors.append(_Penalties(prompt_len, p.presence_penalty, p.frequency_penalty))
+        if p.constraint is not None:
+            processors.append(self._grammar_processor(p.constraint))
         kwargs = {
             "max_new_tokens": max_new,
             "eos_token_id": self.eos_ids,
             "pad_token_id": self.tokenizer.pad_token_id,
             "do_sample": p.temperature > 0,
             "stopping_criteria": StoppingCriteriaList([_Cancelled(request.cancel)]),
+            "logits_processor": processors,
         }
         if p.temperature > 0:
             kwargs.update(temperature=p.temperature, top_p=p.top_p, top_k=0)
@@ -175,9 +237,19 @@ class TransformersEngine(TextEngine):
         return kwargs
 
     # -- generation ------------------------------------------------------------------------------------
-    def stream(self, request: Request) -> Iterator[StreamChunk]:
+    def _token_logprob(self, token: int, row: torch.Tensor, top: int) -> TokenLogprob:
+        alternatives = ()
+        if top:
+            values, ids = torch.topk(row, top)
+            alternatives = tuple(
+                (self.tokenizer.decode([i]), v) for i, v in zip(ids.tolist(), values.tolist(), strict=True)
+            )
+        return TokenLogprob(self.tokenizer.decode([token]), row[token].item(), alternatives)
+
+    def _stream(self, request: Request) -> Iterator[StreamChunk]:
         ids = self._encode(request)
-        kwargs = self._generate_kwargs(request, len(ids))
+        recorder = _LogprobRecorder() if request.params.logprobs else None
+        kwargs = self._generate_kwargs(request, len(ids), recorder)
         streamer = _TokenQueue()
         errors: list[BaseException] = []
 
@@ -200,6 +272,7 @@ class TransformersEngine(TextEngine):
         thread.start()
         scanner = StopScanner(request.params.stop)
         out_ids: list[int] = []
+        logprobs: list[TokenLogprob] = []
         emitted = ""
         finish = "length"
         try:
@@ -210,14 +283,22 @@ class TransformersEngine(TextEngine):
                 new = [t for t in item if t not in self.eos_ids]
                 if len(new) < len(item) and not request.params.ignore_eos:
                     finish = "stop"
+                if recorder is not None:
+                    rows = [recorder.rows.get() for _ in item]  # one row per step, end-of-turn included
+                    logprobs += [
+                        self._token_logprob(t, row, request.params.top_logprobs)
+                        for t, row in zip(item, rows, strict=True)
+                        if t not in self.eos_ids
+                    ]
                 out_ids.extend(new)
                 text = self.tokenizer.decode(out_ids, skip_special_tokens=True)
                 if text.endswith("\ufffd"):  # an incomplete multi-byte character: wait for the next token
                     continue
                 piece = scanner.feed(text[len(emitted) :])
                 emitted = text
-                if piece:
-                    yield StreamChunk(piece)
+                if piece or logprobs:
+                    yield StreamChunk(piece, logprobs=logprobs)
+                    logprobs = []
                 if scanner.stopped:
                     finish = "stop"
                     request.cancel.set()
@@ -227,7 +308,7 @@ class TransformersEngine(TextEngine):
             thread.join()
         if errors:
             raise errors[0]
-        yield StreamChunk(scanner.flush(), finish, len(ids), len(out_ids))
+        yield StreamChunk(scanner.flush(), finish, len(ids), len(out_ids), logprobs)
 
     def generate_batch(self, requests: Sequence[Request]) -> list[Completion]:
         """One left-padded ``generate`` call for requests sharing the same parameters.
