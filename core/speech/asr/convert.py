@@ -14,12 +14,16 @@ import shutil
 import struct
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core.config import Settings
 from core.errors import ModelLoadError, ModelNotAvailableError
 from core.models import registry
+
+if TYPE_CHECKING:
+    from whisper.model import Whisper
 
 _DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
 
@@ -253,7 +257,7 @@ def ct2_to_openai(ct2_dir: Path, target: Path) -> Path:
     return out
 
 
-def load_openai_whisper(path: Path, device: str = "cpu"):
+def load_openai_whisper(path: Path, device: str = "cpu") -> Whisper:
     """A ``whisper.model.Whisper`` from a file written by ``ct2_to_openai`` (every weight must match)."""
     import torch
     from safetensors import safe_open
