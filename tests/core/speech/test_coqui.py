@@ -40,3 +40,23 @@ def test_synthesis_through_the_coqui_server(coqui_url, tmp_path):
     assert len(pieces) == 3 and pieces[1].size == coqui.sample_rate and not pieces[1].any()
     with pytest.raises(InvalidRequestError, match="unknown voice 'nobody'"):
         coqui.synthesize("Hello.", SpeechOptions(voice="nobody"))
+
+
+@pytest.mark.slow
+def test_openai_client_speech_route_with_model_coqui(coqui_url, tmp_path):
+    """``llmeco serve``'s ``POST /v1/audio/speech`` (core/serving/audio.py) picks the engine by model name."""
+    import io
+    import wave
+
+    import openai
+
+    from core.serving.app import create_app
+    from core.serving.pool import ModelPool
+    from tests.conftest import ServerThread
+
+    settings = settings_in(tmp_path, **{"apps.speech.coqui_url": coqui_url})
+    with ServerThread(create_app(settings, ModelPool(settings))) as srv:
+        client = openai.OpenAI(base_url=f"{srv.url}/v1", api_key="unused")
+        r = client.audio.speech.create(model="coqui", voice="alloy", input="Hello. Bye.", response_format="wav")
+    with wave.open(io.BytesIO(r.content)) as w:
+        assert w.getframerate() == 22_050 and w.getnframes() > 0.3 * 22_050
