@@ -1,8 +1,12 @@
 """Constrained decoding: what a reply must look like (a JSON object, a JSON Schema, a regex, one of a list).
 
-One small value type that every engine understands; each engine compiles it with a maintained grammar engine
-(llama.cpp: GBNF grammars; transformers: xgrammar) and the remote engine forwards it. ``accepts`` checks a reply
-against the same constraint, so tests and benchmarks judge outputs by the rule the decoder enforced.
+One small value type that every engine understands. Both local engines compile it with xgrammar (what vLLM uses)
+and mask the logits at each step: transformers through xgrammar's logits processor, llama.cpp through a llama.cpp
+logits processor over the GGUF vocabulary. llama.cpp's own route (llama-cpp-python's JSON Schema -> GBNF) was
+tried first and dropped: it turns ``"pattern": "^\\d{4}-..."`` into the literal text ``\d\d\d\d`` (llama.cpp then
+refuses the grammar), and xgrammar's EBNF uses lookaheads GBNF lacks. The remote engine forwards the constraint.
+``accepts`` checks a reply against the same constraint, so tests and benchmarks judge outputs by the rule the
+decoder enforced.
 """
 
 from __future__ import annotations
@@ -64,19 +68,6 @@ class Constraint:
     def schema(self) -> dict[str, Any] | None:
         return json.loads(self.value) if self.kind in ("json", "json_schema") else None
 
-    def gbnf(self) -> str:
-        """The constraint as a GBNF grammar (llama.cpp's format, which xgrammar's EBNF also reads).
-        JSON kinds use llama.cpp's JSON Schema converter; regexes use xgrammar's converter."""
-        if self.kind in ("json", "json_schema"):
-            from llama_cpp.llama_grammar import json_schema_to_gbnf
-
-            return json_schema_to_gbnf(self.value)
-        if self.kind == "choice":
-            return "root ::= " + " | ".join(_gbnf_literal(c) for c in self.choices) + "\n"
-        import xgrammar as xgr
-
-        return _as_gbnf(str(xgr.Grammar.from_regex(self.value)))
-
     @property
     def param(self) -> str:
         """The OpenAI request field (or vLLM extension) this kind of constraint comes from, for error messages."""
@@ -97,24 +88,18 @@ class Constraint:
         return Draft202012Validator(self.schema).is_valid(value)
 
 
-_GBNF_TOKEN = re.compile(r'"(?:\\.|[^"\\])*"|\[(?:\\.|[^\]\\])*\]|[A-Za-z][\w-]*|\{(\d+), (\d+)\}')
+def compile_constraint(compiler: Any, constraint: Constraint) -> Any:
+    """``constraint`` compiled by an ``xgrammar.GrammarCompiler`` (which caches compiled grammars)."""
+    if constraint.kind in ("json", "json_schema"):
+        # Compact JSON: free whitespace lets small models loop on newlines.
+        return compiler.compile_json_schema(constraint.value, any_whitespace=False)
+    if constraint.kind == "regex":
+        return compiler.compile_regex(constraint.value)
+    return compiler.compile_grammar("root ::= " + " | ".join(_ebnf_literal(c) for c in constraint.choices))
 
 
-def _as_gbnf(ebnf: str) -> str:
-    """xgrammar's EBNF in llama.cpp's dialect: rule names without underscores (``root_1`` -> ``root-1``) and
-    bounded repeats without spaces (``{3, 3}`` -> ``{3,3}``); string literals and character classes untouched."""
-
-    def fix(m: re.Match) -> str:
-        token = m.group(0)
-        if m.group(1) is not None:
-            return f"{{{m.group(1)},{m.group(2)}}}"
-        return token if token[0] in '"[' else token.replace("_", "-")
-
-    return _GBNF_TOKEN.sub(fix, ebnf)
-
-
-def _gbnf_literal(text: str) -> str:
-    """A GBNF string literal: quotes, backslashes and control characters escaped."""
+def _ebnf_literal(text: str) -> str:
+    """An EBNF (GBNF) string literal: quotes, backslashes and control characters escaped."""
     out = []
     for ch in text:
         if ch in '"\\':

@@ -15,8 +15,32 @@ import numpy as np
 
 from core.errors import InvalidRequestError, ModelLoadError
 from core.text.base import Request, StopScanner, StreamChunk, TextEngine, TokenLogprob
-from core.text.constraints import Constraint
+from core.text.constraints import Constraint, compile_constraint
 from core.text.templates import END_OF_TURN_TOKENS, render_chat_template
+
+
+class _GrammarMask:
+    """A llama.cpp logits processor that allows only the tokens xgrammar's matcher accepts next. It is handed
+    the whole sequence each step and feeds the matcher the tokens generated since its last call."""
+
+    def __init__(self, compiled, prompt_len: int, vocab_size: int):
+        import xgrammar as xgr
+
+        self.matcher = xgr.GrammarMatcher(compiled)
+        self.bitmask = xgr.allocate_token_bitmask(1, vocab_size)
+        self.seen = prompt_len
+
+    def __call__(self, ids: np.ndarray, logits: np.ndarray) -> np.ndarray:
+        import torch
+        import xgrammar as xgr
+
+        for token in ids[self.seen :]:
+            self.matcher.accept_token(int(token))
+        self.seen = len(ids)
+        self.matcher.fill_next_token_bitmask(self.bitmask)
+        masked = torch.from_numpy(np.array(logits, dtype=np.float32))
+        xgr.apply_token_bitmask_inplace(masked, self.bitmask)
+        return masked.numpy()
 
 
 class _LogprobRecorder:
@@ -68,20 +92,35 @@ class LlamaCppEngine(TextEngine):
             if len(ids) == 1:
                 self.eos_ids.add(ids[0])
         self._lock = threading.Lock()  # a Llama context serves one sequence at a time
+        self._grammars = None  # xgrammar compiler over the GGUF vocabulary, built on the first constrained request
 
-    def _grammar(self, constraint: Constraint):
-        """llama.cpp's grammar for ``constraint``, parsed once here first: the sampler crashes the process on a
-        grammar llama.cpp cannot parse, so such a constraint becomes a 400 instead."""
+    def _grammar(self, constraint: Constraint, prompt_len: int) -> _GrammarMask:
+        """xgrammar's mask for ``constraint`` over this GGUF's vocabulary (the compiler is built on first use)."""
+        import xgrammar as xgr
+
+        if self._grammars is None:
+            info = xgr.TokenizerInfo(
+                self._vocab_bytes(),
+                xgr.VocabType.RAW,
+                vocab_size=self.llm.n_vocab(),
+                stop_token_ids=sorted(self.eos_ids),
+            )
+            self._grammars = xgr.GrammarCompiler(info)
+        return _GrammarMask(compile_constraint(self._grammars, constraint), prompt_len, self.llm.n_vocab())
+
+    def _vocab_bytes(self) -> list[bytes]:
+        """Each token's bytes as text (control tokens are empty, so a grammar never produces them)."""
+        import ctypes
+
         import llama_cpp
 
-        gbnf = constraint.gbnf()
-        sampler = llama_cpp.llama_sampler_init_grammar(self.llm._model.vocab, gbnf.encode(), b"root")
-        if not sampler:
-            raise InvalidRequestError(
-                f"llama.cpp cannot parse the grammar for this {constraint.kind}", constraint.param
-            )
-        llama_cpp.llama_sampler_free(sampler)
-        return llama_cpp.LlamaGrammar.from_string(gbnf, verbose=False)
+        buf = ctypes.create_string_buffer(256)
+        vocab = self.llm._model.vocab
+        pieces = []
+        for token in range(self.llm.n_vocab()):
+            n = llama_cpp.llama_token_to_piece(vocab, token, buf, len(buf), 0, False)
+            pieces.append(buf.raw[: max(n, 0)])
+        return pieces
 
     def _token_logprob(self, token: int, row: np.ndarray, top: int) -> TokenLogprob:
         alternatives = ()
@@ -126,7 +165,8 @@ class LlamaCppEngine(TextEngine):
                 return logits
 
             processors.append(logit_bias)
-        grammar = self._grammar(p.constraint) if p.constraint is not None else None
+        if p.constraint is not None:
+            processors.append(self._grammar(p.constraint, len(ids)))
         logprobs: list[TokenLogprob] = []
         out: list[int] = []
         pending = b""
@@ -144,7 +184,6 @@ class LlamaCppEngine(TextEngine):
                 frequency_penalty=p.frequency_penalty,
                 reset=True,
                 logits_processor=processors or None,
-                grammar=grammar,
             )
             for token in tokens:
                 if token in self.eos_ids:

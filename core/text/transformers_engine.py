@@ -26,7 +26,7 @@ from transformers.generation.streamers import BaseStreamer
 
 from core.errors import InvalidRequestError, ModelLoadError
 from core.text.base import Completion, Request, StopScanner, StreamChunk, TextEngine, TokenLogprob
-from core.text.constraints import Constraint
+from core.text.constraints import Constraint, compile_constraint
 from core.text.templates import END_OF_TURN_TOKENS, render_prompt
 
 _DONE = object()
@@ -176,13 +176,7 @@ class TransformersEngine(TextEngine):
                 self.tokenizer, vocab_size=self.model.config.vocab_size, stop_token_ids=self.eos_ids
             )
             self._grammars = xgr.GrammarCompiler(info)
-        if constraint.kind in ("json", "json_schema"):
-            compiled = self._grammars.compile_json_schema(constraint.value, any_whitespace=False)
-        elif constraint.kind == "regex":
-            compiled = self._grammars.compile_regex(constraint.value)
-        else:
-            compiled = self._grammars.compile_grammar(constraint.gbnf())
-        return xgr.contrib.hf.LogitsProcessor(compiled)
+        return xgr.contrib.hf.LogitsProcessor(compile_constraint(self._grammars, constraint))
 
     def _end_of_turn_ids(self) -> list[int]:
         ids: set[int] = set()
