@@ -141,14 +141,25 @@ def says_something(answer: str, question: str, passages: Sequence[Document]) -> 
     """Whether the answer carries content from the passages' text beyond the question's and the passages' titles'
     words, with no number the passages do not hold. Real SmolLM2-135M answers this rejects: 'The answer to the
     question "How does ... present?" is: [2]', 'The Harbour Bikes rental guide. [1]' (the title), 'The shop closes
-    at 10 pm every day. [1]' (the passage says 7 pm)."""
+    at 10 pm every day. [1]' (the passage says 7 pm), 'The deposit is 5 euros per day. [2]' (another passage's
+    price)."""
     text = "\n".join(d.page_content for d in passages)
     if not set(_numbers(answer)) <= set(_numbers(text)):
         return False
     titles = " ".join(str(d.metadata.get("title") or "") for d in passages)
+    # What the answer takes from the question (its topic) must be in the cited passage, or it is about something
+    # else: 'The deposit is 5 euros per day. [2]' cites the child-seat price. Words compare by their first 5
+    # letters (damage/damaged).
+    topic = {_stem(u) for u in _units(answer)} & {_stem(u) for u in _units(question)}
+    if topic and not topic & {_stem(u) for u in _units(f"{titles}\n{text}")}:
+        return False
     asked = set(_units(question)) | set(_units(titles)) | _FRAME
     known = set(_units(text))
     return any(u in known for u in _units(answer) if u not in asked)
+
+
+def _stem(unit: str) -> str:
+    return unit[:5] if unit.isascii() else unit
 
 
 def support(answer: str, passages: str) -> float:

@@ -99,3 +99,19 @@ def test_answers_that_say_nothing_are_not_grounded():
     assert g.grounded and g.cited == [1]
     g = finalize("The answer to this question is:\nThe shop opens at 8:00 am.", docs, "When does the shop open?")
     assert g.grounded and g.answer == "The shop opens at 8:00 am. [1]"
+
+
+def test_an_answer_citing_a_passage_about_something_else_is_not_grounded():
+    """Real SmolLM2-135M (fp32, AVX-512) output: the deposit question answered with the child-seat price."""
+    docs = [
+        Document(
+            "If a rented bike is damaged, the repair is paid from the 50 euro deposit.", metadata={"title": "Damage"}
+        ),
+        Document(
+            "Every rental includes a free helmet. Child seats cost 5 euros per day.", metadata={"title": "Helmets"}
+        ),
+    ]
+    question = "How much is the deposit?"
+    assert not finalize("The deposit is 5 euros per day. [2]", docs, question).grounded
+    assert finalize("The deposit is 50 euro. [1]", docs, question).grounded
+    assert finalize("A damaged bike is repaired from the 50 euro deposit. [1]", docs, "What if I damage it?").grounded

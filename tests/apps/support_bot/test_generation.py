@@ -29,32 +29,67 @@ def test_a_generated_answer_is_grounded_and_cited(generating_bot):
     reply = generating_bot.ask("What happens if I damage the bike?")
     assert (reply.action, reply.mode) == ("answer", "generate"), reply.reason
     # SmolLM2's own (greedy) sentence, not the quoted passage: "If you damage a bike, the repair is paid from ..."
-    assert not reply.answer.startswith('From "') and reply.answer.startswith("If you damage a bike")
+    # (int8 on AVX2) or "If you damage the Harbour Bikes rental guide, the repair ..." (fp32 on AVX-512)
+    assert not reply.answer.startswith('From "') and reply.answer.startswith("If you damage")
     assert "50 euro deposit" in reply.answer and reply.answer.endswith("[1]")
     assert reply.sources[0]["cited"] and reply.sources[0]["title"].endswith("Damage")
     assert not any(s["cited"] for s in reply.sources[1:])
 
 
-@pytest.mark.parametrize(
-    ("question", "generated"),
-    [  # what SmolLM2-135M really writes for these (greedy), and why it is not an answer
-        ("Do I get a helmet?", "The answer is:"),  # a frame, nothing said
-        ("What time does the shop open?", "What time does the shop open?"),  # the question echoed
-        ("How much does a child seat cost per day?", "The answer is: 50 euros."),  # the passage says 5 euros
-        ("How much is the deposit?", "[1] The deposit is 10 euros per month."),  # the passage says 50 euros
-    ],
-)
-def test_nonsense_generations_fall_back_to_the_quoted_passage(generating_bot, question, generated):
+# What SmolLM2-135M really wrote (greedy) for these questions over the guide, and why none is an answer. Its exact
+# words depend on the CPU's kernels (int8 on AVX2, fp32 on AVX-512), so both machines' outputs are kept here and
+# checked against the real passages; the end-to-end test below holds whatever the model writes on this machine.
+RECORDED_NONSENSE = [
+    ("Do I get a helmet?", "The answer is:"),  # AVX2 int8: a frame, nothing said
+    ("What time does the shop open?", "What time does the shop open?"),  # AVX2 int8: the question echoed
+    ("How much does a child seat cost per day?", "The answer is: 50 euros."),  # AVX2 int8: the passage says 5
+    ("How much is the deposit?", "[1] The deposit is 10 euros per month."),  # AVX2 int8: the passage says 50
+    (
+        "Do I get a helmet?",
+        "1. No, you don't get a helmet.\n2. No, you don't get a helmet.\n3. No, you don't get a helmet.",
+    ),  # AVX-512 fp32: loops, contradicts
+    (
+        "What time does the shop open?",
+        "The Harbour Bikes shop is open from 8:00 am to 12:00 pm every day.",
+    ),  # AVX-512 fp32: wrong closing hour
+    ("How much is the deposit?", "The deposit is 5 euros per day. [2]"),  # AVX-512 fp32: the child-seat price
+]
+# The fact a kept (generated) answer to each question must carry.
+FACTS = {
+    "Do I get a helmet?": "free helmet",
+    "What time does the shop open?": "8 am",
+    "How much does a child seat cost per day?": "5 euros",
+    "How much is the deposit?": "50 euro",
+}
+
+
+@pytest.mark.parametrize(("question", "generated"), RECORDED_NONSENSE)
+def test_recorded_nonsense_generations_are_not_grounded(generating_bot, question, generated):
+    """The passages are the ones the bot retrieves for the question; the check must refuse each recorded output."""
+    from apps.support_bot.chain import KBRetriever, finalize
+
+    docs = KBRetriever(search=generating_bot.search).invoke(question)
+    assert not finalize(generated, docs, question).grounded
+
+
+@pytest.mark.parametrize("question", list(FACTS))
+def test_a_generation_is_kept_only_with_the_passage_fact(generating_bot, question):
+    """End to end on this machine: the model streams its answer; the reply keeps it only when it carries the
+    passage's fact, and otherwise quotes the passage (cited)."""
     deltas = []
     for kind, value in generating_bot.stream(question):
         if kind == "delta":
             deltas.append(value)
         else:
             reply = value
-    assert "".join(deltas).startswith(generated)  # the model did write it
-    assert (reply.action, reply.mode) == ("answer", "passage") and "not grounded" in reply.reason
-    assert reply.answer.startswith('From "Harbour Bikes rental guide > ') and reply.answer.endswith("[1]")
-    assert generated not in reply.answer and reply.sources[0]["cited"]
+    assert deltas and reply.action == "answer", reply.reason
+    if reply.mode == "generate":
+        assert FACTS[question] in reply.answer and reply.answer.endswith("]"), reply.answer
+    else:
+        assert reply.mode == "passage" and "not grounded" in reply.reason
+        assert reply.answer.startswith('From "Harbour Bikes rental guide > ') and reply.answer.endswith("[1]")
+        assert FACTS[question] in reply.answer and reply.sources[0]["cited"]
+        assert "".join(deltas).split("\n\nFrom ")[0] not in reply.answer  # the model's words were dropped
 
 
 def test_generation_is_skipped_when_the_model_is_too_small(bikes_bot):
