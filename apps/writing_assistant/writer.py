@@ -6,6 +6,7 @@ Every task streams: ``stream_*`` methods yield ``("delta", text)`` while the mod
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Callable, Generator, Iterator
@@ -28,6 +29,7 @@ from core.config import Settings
 from core.errors import InvalidRequestError
 from core.models import registry
 from core.text import ChatMessage, GenerationParams, TextEngine
+from core.text.constraints import Constraint
 
 Event = tuple[str, Any]
 REWRITE_MODES = ("polish", "grammar", "shorten", "expand", "simplify", "tone")
@@ -150,10 +152,18 @@ class Writer:
 
     # -- model calls -----------------------------------------------------------------------------------------
     def _stream(
-        self, system: str, user: str, max_tokens: int, temperature: float = 0.0, seed: int | None = None
+        self,
+        system: str,
+        user: str,
+        max_tokens: int,
+        temperature: float = 0.0,
+        seed: int | None = None,
+        constraint: Constraint | None = None,
     ) -> Iterator[str]:
         messages: list[ChatMessage] = [{"role": "system", "content": system}, {"role": "user", "content": user}]
-        params = GenerationParams(max_new_tokens=max(16, max_tokens), temperature=temperature, seed=seed)
+        params = GenerationParams(
+            max_new_tokens=max(16, max_tokens), temperature=temperature, seed=seed, constraint=constraint
+        )
         yield from self.engine.stream_chat(messages, params)
 
     def _ask(self, system: str, user: str, max_tokens: int, **kw: Any) -> str:
@@ -202,22 +212,29 @@ class Writer:
         return max(1, round(brief.length / SECTION_SIZE[brief.language]))
 
     def outline(self, brief: Brief, sections: int | None = None) -> list[str]:
-        """Section titles for the brief, from the model; the kind's default plan when its answer is unusable."""
+        """Section titles for the brief, decoded under ``outline_schema`` so the reply is always a JSON list of
+        exactly ``n`` titles (no free-text parsing); the kind's default plan only if the reply runs out of tokens."""
         template = self.validate(brief)
         n = max(2, min(sections or self.plan_size(brief), 8))
         if brief.language == "zh":
             prompt = (
                 f"为一篇关于“{brief.topic}”的{brief.kind}（{template.description}）列出{n}个小节标题。"
-                "每行一个标题，不要编号，不要解释。"
+                '以 JSON 回复：{"sections": [标题, ...]}。'
             )
         else:
             prompt = (
                 f'List {n} section headings for a {brief.kind} ({template.description}) about "{brief.topic}". '
-                "One short heading per line, no numbering, no explanations."
+                'Reply in JSON: {"sections": [heading, ...]}.'
             )
-        answer = self._ask(self._system(brief.language, brief.tone, brief.audience), prompt, 30 * n)
-        titles = parse_outline(answer)
-        return titles[:n] if len(titles) >= 2 else template.plan(brief.language, n)
+        constraint = Constraint.json_schema(outline_schema(n))
+        answer = self._ask(
+            self._system(brief.language, brief.tone, brief.audience), prompt, 30 * n + 16, constraint=constraint
+        )
+        try:
+            titles = [t.strip() for t in json.loads(answer)["sections"]]
+        except ValueError:  # cut off at the token limit
+            return template.plan(brief.language, n)
+        return titles if all(titles) and len(set(titles)) == n else template.plan(brief.language, n)
 
     # -- drafting --------------------------------------------------------------------------------------------
     def draft(self, brief: Brief, outline: list[str] | None = None) -> Draft:
@@ -523,6 +540,17 @@ def _final(events: Iterator[Event]) -> Any:
         if kind == "done":
             result = value
     return result
+
+
+def outline_schema(n: int) -> dict[str, Any]:
+    """The outline's JSON Schema: exactly ``n`` short titles (headings, not paragraphs)."""
+    title = {"type": "string", "minLength": 2, "maxLength": 60, "pattern": "^[^\\n]+$"}
+    return {
+        "type": "object",
+        "properties": {"sections": {"type": "array", "items": title, "minItems": n, "maxItems": n}},
+        "required": ["sections"],
+        "additionalProperties": False,
+    }
 
 
 def parse_outline(answer: str) -> list[str]:

@@ -41,3 +41,33 @@ def test_embeddings_adapter(embedder):
     q = emb.embed_query("how do I get my money back")
     assert len(docs) == 2 and len(q) == 384
     assert np.dot(q, docs[0]) > np.dot(q, docs[1])
+
+
+def test_structured_output_and_tools(llamacpp_engine):
+    """``with_structured_output`` and ``bind_tools`` decode under the schema, so even SmolLM2 answers in shape."""
+    from langchain_core.messages import ToolMessage
+    from pydantic import BaseModel, Field
+
+    class City(BaseModel):
+        name: str = Field(max_length=30)
+        country: str = Field(max_length=30)
+
+    model = CoreChatModel(engine=llamacpp_engine, max_tokens=48)
+    assert isinstance(model.with_structured_output(City).invoke("Name a city in Japan."), City)
+    assert isinstance(model.with_structured_output(City, method="function_calling").invoke("Name a city."), City)
+
+    def get_weather(city: str) -> str:
+        """Current weather in a city."""
+        return "sunny"
+
+    reply = model.bind_tools([get_weather], tool_choice="any").invoke("What's the weather in Paris?")
+    call = reply.tool_calls[0]
+    assert call["name"] == "get_weather" and isinstance(call["args"]["city"], str)
+    chunks = list(model.bind_tools([get_weather], tool_choice="get_weather").stream("Weather in Rome?"))
+    merged = chunks[0]
+    for c in chunks[1:]:
+        merged += c
+    assert merged.tool_calls[0]["name"] == "get_weather"
+    history = [HumanMessage("What's the weather in Paris?"), reply, ToolMessage("sunny, 21 C", tool_call_id=call["id"])]
+    answer = model.bind_tools([get_weather], tool_choice="none").invoke(history)
+    assert answer.content and not answer.tool_calls
