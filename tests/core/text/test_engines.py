@@ -3,6 +3,8 @@ sequences, honours seeds and batches. The remote engine talks to our own server 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from core.text import GenerationParams, Request
@@ -114,3 +116,59 @@ def test_ignore_eos_produces_exactly_max_tokens(engine):
     out = engine.chat([{"role": "user", "content": "Say hi."}], GenerationParams(max_new_tokens=40, ignore_eos=True))
     assert out.completion_tokens == 40
     assert out.finish_reason == "length"
+
+
+PERSON = {
+    "type": "object",
+    "properties": {"name": {"type": "string", "maxLength": 20}, "born": {"type": "string", "pattern": "^\\d{4}$"}},
+    "required": ["name", "born"],
+    "additionalProperties": False,
+}
+
+
+def test_constrained_replies_match(engine):
+    """JSON Schema (with a \\d pattern), regex and choice constraints hold on every engine."""
+    from core.text.constraints import Constraint
+
+    ask = [{"role": "user", "content": "Name a famous scientist and the year they were born, as JSON."}]
+    for constraint in (
+        Constraint.json_schema(PERSON),
+        Constraint.regex(r"[A-Z]{2}\d{4}"),
+        Constraint.choice(["yes", "no"]),
+    ):
+        out = engine.chat(ask, GenerationParams(max_new_tokens=40, constraint=constraint))
+        assert constraint.accepts(out.text), (constraint.kind, out.text)
+        assert out.finish_reason == "stop"
+
+
+def test_logprobs_and_penalties(engine):
+    out = engine.chat(CAPITAL, GenerationParams(max_new_tokens=6, logprobs=True, top_logprobs=2))
+    assert len(out.logprobs) == out.completion_tokens
+    assert all(t.logprob <= 0 and len(t.top) == 2 and t.top[0][1] >= t.logprob - 1e-4 for t in out.logprobs)
+    repeat = [{"role": "user", "content": "Write the word 'cat' twenty times, separated by spaces."}]
+    plain = engine.chat(repeat, GenerationParams(max_new_tokens=24)).text
+    penalised = engine.chat(repeat, GenerationParams(max_new_tokens=24, frequency_penalty=2.0)).text
+    assert penalised != plain  # the penalty reaches the sampler (the server tests check it cuts repeats)
+
+
+def test_required_tool_call_is_valid(engine):
+    from jsonschema import validate
+
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        },
+    }
+    request = Request(
+        messages=[{"role": "user", "content": "What's the weather in Paris?"}],
+        params=GenerationParams(max_new_tokens=40),
+        tools=[tool],
+        tool_choice="required",
+    )
+    chunks = list(engine.stream(request))
+    assert chunks[-1].finish_reason == "tool_calls" and not "".join(c.text for c in chunks)
+    call = chunks[-1].tool_calls[0]
+    assert call.name == "get_weather"
+    validate(json.loads(call.arguments), tool["function"]["parameters"])
