@@ -155,12 +155,15 @@ def tool_part(engine: TextEngine, data: dict, max_tokens: int) -> dict:
     return out
 
 
+def spread(rows: list[dict], limit: int) -> list[dict]:
+    """``limit`` rows evenly spaced through ``rows`` (the data files group prompts by schema and function)."""
+    return rows if not limit or limit >= len(rows) else [rows[i * len(rows) // limit] for i in range(limit)]
+
+
 def subset(items: list[dict], tools: dict, limit: int) -> tuple[list[dict], dict]:
-    """The first ``limit`` JSON prompts of each language and the first ``limit`` tool prompts (0: all)."""
-    if not limit:
-        return items, tools
-    by_lang = [i for i in items if i["lang"] == "en"][:limit] + [i for i in items if i["lang"] == "zh"][:limit]
-    return by_lang, tools | {"prompts": tools["prompts"][:limit]}
+    """``limit`` JSON prompts per language and ``limit`` tool prompts, spread over the schemas and functions."""
+    by_lang = [i for lang in ("en", "zh") for i in spread([i for i in items if i["lang"] == lang], limit)]
+    return by_lang, tools | {"prompts": spread(tools["prompts"], limit)}
 
 
 def main() -> None:
