@@ -92,6 +92,7 @@ def test_registered_export_loads_by_name_in_llmeco_serve(exported, user_home):
 def test_model_lab_export_step_reports_size_speed_and_agreement(facts_run, tmp_path):
     from apps.model_lab import ui
 
+    (tmp_path / "lab").mkdir()
     lab = settings_in(tmp_path / "lab")
     scratch_run(facts_run.run_dir, lab.runs_dir / "lab-run")
     text = ui.export_to_gguf(lab, "lab-run", "q4_k_m")
