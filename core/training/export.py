@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -16,6 +17,9 @@ from core.models.embedded import ModelFiles
 from core.models.user_models import SERVING_HINTS
 from core.training.export_check import Tolerance, compare_with_fp32, validation_examples
 from core.training.runs import read_run
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 
 def _new_folder(output: Path) -> Path:
@@ -32,7 +36,7 @@ def _model_files(ref: str, settings: Settings) -> ModelFiles:
     return files
 
 
-def merged_model(files: ModelFiles):
+def merged_model(files: ModelFiles) -> PreTrainedModel:
     """The base model in fp32 with the run's LoRA adapter (if any) folded into its weights."""
     from transformers import AutoModelForCausalLM
 

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,6 +18,11 @@ from core.errors import ConfigError
 from core.training.config import TrainConfig
 from core.training.metrics import generation_scores
 from core.training.runs import read_run, read_run_config
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from core.text import TextEngine
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,9 @@ def validation_examples(source: Path | None, data: str | None) -> list[ChatExamp
     return chats
 
 
-def answer_perplexity(logits_of: Callable[[list[int]], np.ndarray], tokenizer, examples: Sequence) -> float:
+def answer_perplexity(
+    logits_of: Callable[[list[int]], np.ndarray], tokenizer: PreTrainedTokenizerBase, examples: Sequence[ChatExample]
+) -> float:
     """Perplexity of the reference answers (assistant tokens only) given ``logits_of(ids) -> [len(ids), vocab]``."""
     from core.data.chat_tokens import IGNORE, encode_chat
 
@@ -68,7 +76,7 @@ def answer_perplexity(logits_of: Callable[[list[int]], np.ndarray], tokenizer, e
     return math.exp(total / max(count, 1))
 
 
-def _answers(engine, examples: Sequence, max_new_tokens: int) -> tuple[list[str], float]:
+def _answers(engine: TextEngine, examples: Sequence[ChatExample], max_new_tokens: int) -> tuple[list[str], float]:
     """Greedy answers and decode speed (generated tokens per second)."""
     from core.text import GenerationParams
 

@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core.errors import ConfigError, ModelLoadError
+
+if TYPE_CHECKING:
+    from gguf import GGMLQuantizationType, GGUFWriter
+    from transformers import PretrainedConfig, PreTrainedModel
 
 QUANTS = ("f16", "q8_0", "q4_k_m")
 ARCHITECTURES = ("llama", "qwen2")  # HF model_type -> GGUF architecture of the same name
@@ -45,7 +51,7 @@ def permute_for_llamacpp(weight: np.ndarray, n_head: int) -> np.ndarray:
     return weight.reshape(n_head, 2, rows // n_head // 2, *weight.shape[1:]).swapaxes(1, 2).reshape(weight.shape)
 
 
-def gguf_tensors(model, quant: str):
+def gguf_tensors(model: PreTrainedModel, quant: str) -> Iterator[tuple[str, np.ndarray, GGMLQuantizationType | None]]:
     """(GGUF name, array, raw type or None) for every weight, quantised for ``quant`` (K-quants: f16 here)."""
     import gguf
     import torch
@@ -74,7 +80,7 @@ def gguf_tensors(model, quant: str):
             yield name, data.astype(np.float16), None
 
 
-def copy_metadata(writer, base_gguf: Path) -> None:
+def copy_metadata(writer: GGUFWriter, base_gguf: Path) -> None:
     """Every key of ``base_gguf`` except those describing its weights' encoding."""
     from gguf import GGUFReader, GGUFValueType
 
@@ -87,7 +93,7 @@ def copy_metadata(writer, base_gguf: Path) -> None:
         writer.add_key_value(key, field.contents(), vtype, sub_type=sub)
 
 
-def build_metadata(writer, config, tokenizer_dir: Path) -> None:
+def build_metadata(writer: GGUFWriter, config: PretrainedConfig, tokenizer_dir: Path) -> None:
     """Hyperparameters from the config and a GPT-2-style BPE vocabulary from ``tokenizer.json`` (Llama 3, SmolLM,
     Qwen2 tokenizers). The pre-tokenizer is named from the model family."""
     import gguf
@@ -144,7 +150,14 @@ def _pre_tokenizer(model_type: str, pre: dict) -> str:
 
 
 def write_gguf(
-    model, tokenizer_dir: Path, output: Path, quant: str, *, base_gguf: Path | None, name: str, threads: int = 0
+    model: PreTrainedModel,
+    tokenizer_dir: Path,
+    output: Path,
+    quant: str,
+    *,
+    base_gguf: Path | None,
+    name: str,
+    threads: int = 0,
 ) -> Path:
     """Write ``model`` to ``output`` as ``quant``. ``base_gguf``: copy its metadata (same tokenizer and template)."""
     import gguf
