@@ -26,13 +26,13 @@ def test_chat_model_multi_turn_and_stop(transformers_engine):
         SystemMessage("You are helpful."),
         HumanMessage("My name is Ada."),
         AIMessage("Nice to meet you, Ada!"),
-        HumanMessage("What is the capital of Germany?"),
+        HumanMessage("What is the capital of France?"),
     ]
     full = model.invoke(msgs)
-    assert "Berlin" in full.content
+    assert "Paris" in full.content
     assert full.response_metadata["finish_reason"] == "stop"
-    cut = model.invoke(msgs, stop=["Berlin"])
-    assert "Berlin" not in cut.content
+    cut = model.invoke(msgs, stop=["Paris"])
+    assert "Paris" not in cut.content
 
 
 def test_embeddings_adapter(embedder):
