@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.config import _deep_merge, parse_overrides, read_yaml_mapping, validation_problems
 from core.data.cleaning import CleaningConfig
+from core.data.dataset import PreparedData
 from core.errors import ConfigError
 
 
@@ -74,3 +75,18 @@ def load_train_config(
         return TrainConfig(**data)
     except ValidationError as exc:
         raise ConfigError(f"invalid training config: {validation_problems(exc)}") from None
+
+
+def prepare_run_data(cfg: TrainConfig) -> PreparedData:
+    """The training and validation data ``cfg`` describes, split the same way wherever it is needed (the trainer,
+    and the export check that re-reads a run's validation split)."""
+    from core.data import prepare_data
+
+    return prepare_data(
+        cfg.data,
+        fmt=cfg.format,
+        cleaning=cfg.cleaning,
+        val_fraction=cfg.val_fraction,
+        seed=cfg.seed,
+        val_path=cfg.val_data,
+    )

@@ -15,7 +15,7 @@ import numpy as np
 from core.config import Settings
 from core.data import ChatExample, prepare_data
 from core.errors import ConfigError
-from core.training.config import TrainConfig
+from core.training.config import TrainConfig, prepare_run_data
 from core.training.metrics import generation_scores
 from core.training.runs import read_run, read_run_config
 
@@ -39,14 +39,7 @@ def validation_examples(source: Path | None, data: str | None) -> list[ChatExamp
         if source is None or read_run(source) is None:
             raise ConfigError("the quality check needs chat data: export a training run or give --data FILE")
         cfg = TrainConfig(**read_run_config(source)["config"])
-        prepared = prepare_data(
-            cfg.data,
-            fmt=cfg.format,
-            cleaning=cfg.cleaning,
-            val_fraction=cfg.val_fraction,
-            seed=cfg.seed,
-            val_path=cfg.val_data,
-        )
+        prepared = prepare_run_data(cfg)
         examples = prepared.val or prepared.train
     else:
         prepared = prepare_data(data, val_fraction=0.0)

@@ -16,13 +16,13 @@ import torch
 from rich.console import Console
 
 from core.config import Settings
-from core.data import ChatExample, ClassificationExample, PreparedData, TextExample, prepare_data
+from core.data import ChatExample, ClassificationExample, PreparedData, TextExample
 from core.data.chat_tokens import encode_chat
 from core.errors import ConfigError
 from core.models import registry
 from core.training import runs
 from core.training.callbacks import MetricsLogger, RichProgress
-from core.training.config import TrainConfig
+from core.training.config import TrainConfig, prepare_run_data
 from core.training.defaults import Chosen, choose
 
 console = Console(stderr=True)
@@ -119,14 +119,7 @@ def train(cfg: TrainConfig, settings: Settings, progress: bool = True) -> TrainR
         set_seed,
     )
 
-    data: PreparedData = prepare_data(
-        cfg.data,
-        fmt=cfg.format,
-        cleaning=cfg.cleaning,
-        val_fraction=cfg.val_fraction,
-        seed=cfg.seed,
-        val_path=cfg.val_data,
-    )
+    data: PreparedData = prepare_run_data(cfg)
     task = "classification" if data.format == "classification" else "text-generation"
     run_dir = _run_dir(cfg, settings)
     ckpt_dir = run_dir / "checkpoints"

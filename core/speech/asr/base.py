@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 
 from core.errors import InvalidRequestError
-from core.speech.audio import SAMPLE_RATE, denoise, load_audio
+from core.speech.audio import SAMPLE_RATE, denoise, has_speech, load_audio
 from core.speech.text import has_cjk, punctuate_zh, to_simplified
 
 Task = Literal["transcribe", "translate"]
@@ -116,6 +116,22 @@ class ASREngine(ABC):
 
     @abstractmethod
     def _transcribe(self, samples: np.ndarray, options: TranscribeOptions) -> Transcript: ...
+
+    def _language_or_silence(
+        self, samples: np.ndarray, options: TranscribeOptions
+    ) -> tuple[str, float, Transcript | None]:
+        """The language (given, detected, or English for English-only models) and, for the engines without VAD in
+        their decoder, an empty transcript when Silero VAD hears no speech (so silence gives no text)."""
+        language, probability = (options.language or "en", 1.0)
+        if self.multilingual and options.language is None:
+            language, probability = self.detect_language(samples)
+        if options.vad and not has_speech(samples):
+            return (
+                language,
+                probability,
+                Transcript("", language, probability, samples.size / SAMPLE_RATE, [], options.task),
+            )
+        return language, probability, None
 
     @abstractmethod
     def detect_language(self, samples: np.ndarray) -> tuple[str, float]:

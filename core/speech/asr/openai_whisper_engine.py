@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from core.speech.asr.base import ASREngine, Segment, TranscribeOptions, Transcript, Word
-from core.speech.audio import SAMPLE_RATE, has_speech
+from core.speech.audio import SAMPLE_RATE
 
 
 class OpenAIWhisperEngine(ASREngine):
@@ -29,11 +29,9 @@ class OpenAIWhisperEngine(ASREngine):
     def _transcribe(self, samples: np.ndarray, options: TranscribeOptions) -> Transcript:
         import whisper
 
-        language, probability = (options.language or "en", 1.0)
-        if self.multilingual and options.language is None:
-            language, probability = self.detect_language(samples)
-        if options.vad and not has_speech(samples):
-            return Transcript("", language, probability, samples.size / SAMPLE_RATE, [], options.task)
+        language, probability, silent = self._language_or_silence(samples, options)
+        if silent is not None:
+            return silent
         result = whisper.transcribe(
             self.whisper,
             samples,

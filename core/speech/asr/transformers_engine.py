@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from core.speech.asr.base import ASREngine, Segment, TranscribeOptions, Transcript, Word
-from core.speech.audio import SAMPLE_RATE, has_speech
+from core.speech.audio import SAMPLE_RATE
 
 
 class TransformersWhisperEngine(ASREngine):
@@ -41,11 +41,9 @@ class TransformersWhisperEngine(ASREngine):
         )
 
     def _transcribe(self, samples: np.ndarray, options: TranscribeOptions) -> Transcript:
-        language, probability = (options.language or "en", 1.0)
-        if self.multilingual and options.language is None:
-            language, probability = self.detect_language(samples)
-        if options.vad and not has_speech(samples):
-            return Transcript("", language, probability, samples.size / SAMPLE_RATE, [], options.task)
+        language, probability, silent = self._language_or_silence(samples, options)
+        if silent is not None:
+            return silent
         kwargs: dict = {"num_beams": options.beam_size}
         if self.multilingual:
             kwargs |= {"language": language, "task": options.task}
