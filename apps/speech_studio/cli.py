@@ -4,7 +4,8 @@ Contracts (scripts call these exactly):
 ``llmeco speech transcribe FILE... [--model NAME] [--format txt|srt|vtt|json] [--language xx]
 [--task transcribe|translate] [--output-dir DIR]``, ``llmeco speech say "text" -o out.wav [--voice NAME]
 [--speed X] [--engine piper|coqui|espeak]``, ``llmeco speech eval --model M --data DIR_OR_TSV [--json]``;
-also ``train`` (fine-tune on your clips), ``convert`` (CTranslate2 -> Hugging Face) and ``ui``."""
+also ``train`` (fine-tune on your clips), ``convert`` (CTranslate2 -> Hugging Face), ``serve`` (REST API and UI)
+and ``ui``."""
 
 from __future__ import annotations
 
@@ -180,6 +181,25 @@ def convert(
         raise InvalidRequestError(f"--to {to!r}: use hf or openai-whisper")
     written = converters[to](registry.resolve(model, settings_from(overrides), "asr").path, output)
     console.print(f"wrote {written}")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8300, "--port", "-p"),
+    overrides: list[str] = SET_OPTION,
+) -> None:
+    """REST API (/v1/audio/transcriptions, /v1/audio/speech, /health; docs at /docs) with the web UI at /ui."""
+    import gradio as gr
+    import uvicorn
+
+    from apps.speech_studio.api import create_api
+    from apps.speech_studio.ui import build_ui
+
+    settings = settings_from(overrides)
+    api = gr.mount_gradio_app(create_api(settings), build_ui(settings), path="/ui")
+    console.print(f"speech studio API at http://{host}:{port}/docs, UI at http://{host}:{port}/ui")
+    uvicorn.run(api, host=host, port=port, log_level="warning")
 
 
 @app.command()
