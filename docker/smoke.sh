@@ -47,7 +47,8 @@ fi
 if [ -n "$indexes" ]; then
     BUILD+=(--build-arg "PIP_EXTRA_INDEX_URL=$indexes")
     for url in $indexes; do
-        case $url in file://*) dir=${url#file://}; BUILD+=(-v "$dir:$dir:ro") ;; esac
+        # A file:// index's pages link to files beside it (../files/...): mount the folder that holds it.
+        case $url in file://*) dir=$(dirname "${url#file://}"); BUILD+=(-v "$dir:$dir:ro") ;; esac
     done
 fi
 if [ -n "$cert" ] && [ -f "$cert" ]; then

