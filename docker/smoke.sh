@@ -22,6 +22,7 @@ P=${SMOKE_PORT_BASE:-18000}
 APPS=(server portal support-bot writing-assistant speech-studio)
 RESULTS=${SMOKE_RESULTS:-benchmarks/results/containers.json}
 WORK=$(mktemp -d /tmp/llmeco-smoke.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
 T0=$SECONDS
 
 step() { printf '\n== %s (%ds)\n' "$*" $((SECONDS - T0)); }
@@ -56,15 +57,21 @@ if [ -n "$cert" ] && [ -f "$cert" ]; then
 fi
 
 # ---- 1. build ---------------------------------------------------------------------------------------------------
+# Every image is built from one copy of the tree taken now: edits made meanwhile neither mix into some images
+# only nor defeat the layer cache the images share.
+CONTEXT=$WORK/context
+mkdir -p "$CONTEXT"
+tar --exclude=__pycache__ -cf - .dockerignore pyproject.toml core apps shared_data docker | tar -C "$CONTEXT" -xf -
 declare -A BUILD_S
 step "build images (base $BASE)"
 start=$SECONDS
-podman build "${BUILD[@]}" --build-arg "BASE=$PG_BASE" -f docker/postgres.Dockerfile -t llmeco/postgres . \
+podman build "${BUILD[@]}" --build-arg "BASE=$PG_BASE" -f "$CONTEXT/docker/postgres.Dockerfile" -t llmeco/postgres "$CONTEXT" \
     || fail "build postgres"
 BUILD_S[postgres]=$((SECONDS - start))
 for app in "${APPS[@]}"; do
     start=$SECONDS
-    podman build "${BUILD[@]}" --build-arg "BASE=$BASE" -f docker/Dockerfile --target "$app" -t "llmeco/$app" . || fail "build $app"
+    podman build "${BUILD[@]}" --build-arg "BASE=$BASE" -f "$CONTEXT/docker/Dockerfile" --target "$app" -t "llmeco/$app" \
+        "$CONTEXT" || fail "build $app"
     BUILD_S[$app]=$((SECONDS - start))
 done
 step "images"
@@ -80,7 +87,7 @@ echo "torch in the images: $torch"
 
 # ---- 2. the stack -----------------------------------------------------------------------------------------------
 # Fresh secrets for this run, in the env files compose reads (a copy of the compose file sits beside them).
-cp docker/compose.yaml "$WORK/compose.yaml"
+cp "$CONTEXT/docker/compose.yaml" "$WORK/compose.yaml"
 secret() { python3 -c 'import secrets; print(secrets.token_urlsafe(24))'; }
 SERVER_KEY=$(secret) BOT_KEY=$(secret) PG_PASSWORD=$(secret)
 printf 'LLMECO_SERVER__API_KEY=%s\nLLMECO_APPS__SUPPORT_BOT__API_KEY=%s\n' "$SERVER_KEY" "$BOT_KEY" >"$WORK/llmeco.env"
