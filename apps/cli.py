@@ -46,7 +46,7 @@ def demo(
     p = settings.portal
     console.print(f"portal at http://{p.host}:{p.port} (Ctrl+C to stop)")
     portal.queue(default_concurrency_limit=4).launch(
-        server_name=p.host, server_port=p.port, share=p.share, inbrowser=open_browser, show_error=True
+        server_name=p.host, server_port=p.port, share=p.share, inbrowser=open_browser, show_error=True, auth=p.logins()
     )
 
 

@@ -61,12 +61,14 @@ def score(lines: list[dict]) -> dict:
 
 def main() -> None:
     result = score(load())
-    print(f"{result['lines']} lines ({result['languages']}), {result['pii']} PII values, {result['near_misses']} near-misses")
+    print(f"{result['lines']} lines ({result['languages']}), {result['pii']} PII values, ", end="")
+    print(f"{result['near_misses']} near-misses")
     print("| kind | n | found | recall |\n|---|---|---|---|")
     for kind, k in result["kinds"].items():
         print(f"| {kind} | {k['n']} | {k['found']} | {k['recall']:.1%} |")
     print(f"| **all** | {result['pii']} | | **{result['recall']:.1%}** |")
-    print(f"false positives: {len(result['false_positives'])}/{result['near_misses']} = {result['false_positive_rate']:.1%}")
+    fp = result["false_positives"]
+    print(f"false positives: {len(fp)}/{result['near_misses']} = {result['false_positive_rate']:.1%}")
     for m in result["misses"] + result["false_positives"]:
         print("  ", m, file=sys.stderr)
     RESULTS.mkdir(exist_ok=True)

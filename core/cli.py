@@ -177,7 +177,8 @@ def serve(
     pool = ModelPool(settings)
     with console.status(f"loading {pool.default_model} ..."):
         pool.worker(pool.default_model)  # fail fast on a bad model, and make the first request quick
-    auth = "API key required" if settings.server.api_key else "no API key (set server.api_key to require one)"
+    keyed = settings.server.api_key or settings.api_keys
+    auth = "API key required" if keyed else "no API key (set server.api_key or LLMECO_API_KEYS to require one)"
     console.print(
         f"serving [bold]{pool.default_model}[/bold] at http://{settings.server.host}:{settings.server.port}/v1 ({auth})"
     )

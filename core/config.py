@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import yaml
 from platformdirs import user_data_dir
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from core.errors import ConfigError
 
@@ -46,8 +46,11 @@ class EmbeddingSettings(_Section):
 class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = 8000
-    api_key: str | None = None  # when set, every /v1 route needs "Authorization: Bearer <key>"
-    max_queue: int = 64  # requests waiting per model before the server answers 503
+    api_key: str | None = None  # when set, every /v1 route needs "Authorization: Bearer <key>" (see api_keys)
+    max_queue: int = 64  # requests waiting per model before the server answers 503 (with Retry-After)
+    max_body_mb: float = 110  # larger request bodies get a 413 (an audio upload may be 100 MB)
+    max_tokens_limit: int = 4096  # the most max_tokens a request may ask for; above: 400 naming this setting
+    rate_limit_per_minute: int = 0  # requests per minute per API key (per client without keys); 0 = no limit
     max_batch_size: int = 8  # non-streaming requests merged into one batched generate call
     max_loaded_models: int = 2
 
@@ -56,6 +59,19 @@ class PortalSettings(_Section):
     host: str = "127.0.0.1"
     port: int = 7860
     share: bool = False
+    auth: list[str] = []  # "user:password" logins for the web UI (Gradio's auth=); empty: no login
+
+    @field_validator("auth", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        return str(value).split(",") if isinstance(value, str) else value
+
+    def logins(self) -> list[tuple[str, str]] | None:
+        """Gradio's ``auth=``: (user, password) pairs, or None for no login."""
+        pairs = [tuple(item.split(":", 1)) for item in self.auth if item.strip()]
+        if any(len(p) != 2 or not all(p) for p in pairs):
+            raise ConfigError("portal.auth takes user:password entries, e.g. LLMECO_PORTAL__AUTH=ann:s3cret")
+        return pairs or None
 
 
 def default_home() -> Path:
@@ -67,6 +83,8 @@ class Settings(_Section):
 
     home: Path = Field(default_factory=default_home)
     trust_remote_code: bool = False  # never on by default: it runs code from the model repository
+    # Keys every REST API accepts (``LLMECO_API_KEYS=k1,k2`` or a YAML list), besides each API's own api_key.
+    api_keys: list[str] = []
     text: TextSettings = TextSettings()
     embeddings: EmbeddingSettings = EmbeddingSettings()
     server: ServerSettings = ServerSettings()
@@ -74,6 +92,11 @@ class Settings(_Section):
     # One free-form section per app (``apps.support_bot.kb=demo``); each app validates its own section, so
     # adding an app never touches this file.
     apps: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        return str(value).split(",") if isinstance(value, str | int) else value
 
     @property
     def models_dir(self) -> Path:

@@ -1,15 +1,18 @@
 """The bot's REST API (FastAPI; OpenAPI docs at /docs): chat (plain and streaming), feedback, knowledge-base
-management, the handoff queue and analytics. An API key is required when ``apps.support_bot.api_key`` is set."""
+management, the handoff queue and analytics. An API key is required when ``apps.support_bot.api_key`` or
+``api_keys`` (``LLMECO_API_KEYS``) is set; body size and per-key rate limits: ``core/serving/guard.py``."""
 
 from __future__ import annotations
 
 import itertools
 import json
-import secrets
 from collections.abc import Iterator
-from typing import Literal
+from pathlib import Path
+from typing import Annotated, Literal
 
-from fastapi import Depends, FastAPI, File, HTTPException, Request, UploadFile
+from fastapi import FastAPI, File, HTTPException, Request, UploadFile
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -17,6 +20,9 @@ from apps.support_bot.bot import SupportBot
 from apps.support_bot.kb.types import KBError
 from apps.support_bot.store import NotFoundError
 from core.errors import LLMEcoError
+from core.serving.guard import SQL_INTEGER, Guard, collect_keys, validation_error
+
+RowId = Annotated[int, PathParam(**SQL_INTEGER)]
 
 
 class ChatIn(BaseModel):
@@ -30,7 +36,7 @@ class ChoiceIn(BaseModel):
 
 
 class FeedbackIn(BaseModel):
-    message_id: int
+    message_id: int = Field(..., **SQL_INTEGER)
     rating: Literal[1, -1] = Field(..., description="1 = thumbs up, -1 = thumbs down")
     comment: str | None = Field(None, max_length=2000)
 
@@ -50,30 +56,32 @@ def create_api(bot: SupportBot, *, api_key: str | None = None, max_upload_mb: in
         version="1.0",
     )
     max_upload = max_upload_mb * 1024 * 1024
+    api.add_middleware(
+        Guard,
+        keys=collect_keys(bot.settings.api_keys, key),
+        protected=("/api",),
+        max_body_bytes=max(bot.config.max_request_mb, max_upload_mb) * 2**20,
+        rate_per_minute=bot.config.rate_limit_per_minute,
+        error=lambda status, message, code: {"error": message},
+        limit_name="apps.support_bot.max_request_mb",
+    )
 
-    def check_key(request: Request) -> None:
-        if not key:
-            return
-        given = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix("Bearer ")
-        if not secrets.compare_digest(given.strip().encode(), key.encode()):
-            raise HTTPException(401, "missing or wrong API key (send 'Authorization: Bearer KEY' or 'X-API-Key')")
+    api.add_exception_handler(RequestValidationError, validation_error)
 
     @api.exception_handler(LLMEcoError)
     def _user_error(request: Request, exc: LLMEcoError) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=404 if isinstance(exc, NotFoundError) else 400)
 
-    guarded = [Depends(check_key)]
-
     @api.get("/health")
     def health() -> dict:
         return {"status": "ok", "kb": bot.kb.name, "entries": len(bot.kb)}
 
-    @api.post("/api/chat", dependencies=guarded)
+    @api.post("/api/chat")
     def chat(body: ChatIn) -> dict:
         """One answer: ``session_id``, ``answer``, ``action`` (answer|clarify|handoff), ``intent``, ``sources``."""
         return bot.ask(body.message, body.session_id).to_dict()
 
-    @api.post("/api/chat/stream", dependencies=guarded)
+    @api.post("/api/chat/stream")
     def chat_stream(body: ChatIn) -> StreamingResponse:
         """Server-sent events: ``{"type": "delta", "text"}`` pieces, then ``{"type": "reply", ...}`` (the final,
         authoritative answer — it replaces the deltas when the model abstained)."""
@@ -87,38 +95,48 @@ def create_api(bot: SupportBot, *, api_key: str | None = None, max_upload_mb: in
 
         return StreamingResponse(sse(), media_type="text/event-stream")
 
-    @api.post("/api/chat/choose", dependencies=guarded)
+    @api.post("/api/chat/choose")
     def choose(body: ChoiceIn) -> dict:
         """The customer picked a question a clarifying reply offered: its answer (the reply contract); the question
         they had asked is learned as a paraphrase of that FAQ."""
         return bot.choose(body.session_id, body.entry_id).to_dict()
 
-    @api.get("/api/sessions/{session_id}/messages", dependencies=guarded)
+    @api.get("/api/sessions/{session_id}/messages")
     def session_messages(session_id: str) -> list[dict]:
         return [m.to_dict() for m in bot.store.history(session_id)]
 
-    @api.post("/api/feedback", dependencies=guarded)
+    @api.post("/api/feedback")
     def feedback(body: FeedbackIn) -> dict:
         return {"id": bot.store.add_feedback(body.message_id, body.rating, body.comment)}
 
-    @api.get("/api/kb/sources", dependencies=guarded)
+    @api.get("/api/kb/sources")
     def kb_sources() -> list[dict]:
         return [s.to_dict() for s in bot.kb.sources()]
 
-    @api.post("/api/kb/sources", dependencies=guarded)
+    @api.post("/api/kb/sources")
     async def kb_upload(files: list[UploadFile] = File(...)) -> list[dict]:
         """Upload FAQ files (CSV, XLSX, JSONL) or documents (MD, HTML, TXT, PDF, DOCX); one result per file."""
         uploads: dict[str, bytes] = {}
         for f in files:
             data = await f.read(max_upload + 1)
             if len(data) > max_upload:
-                raise HTTPException(413, f"{f.filename}: larger than the {max_upload_mb} MB upload limit")
+                raise HTTPException(
+                    413,
+                    f"{f.filename}: larger than the {max_upload_mb} MB upload limit (apps.support_bot.max_upload_mb)",
+                )
             uploads[f.filename or "upload"] = data
+        would_hold = len({s.id for s in bot.kb.sources()} | {Path(name).name for name in uploads})
+        if would_hold > bot.config.max_kb_files:
+            raise HTTPException(
+                413,
+                f"the knowledge base would hold {would_hold} files; the limit is "
+                f"{bot.config.max_kb_files} (apps.support_bot.max_kb_files)",
+            )
         results = [vars(r) for r in bot.kb.ingest([], uploads=uploads)]
         bot.refresh(background=True)
         return results
 
-    @api.delete("/api/kb/sources/{source_id}", dependencies=guarded)
+    @api.delete("/api/kb/sources/{source_id}")
     def kb_delete(source_id: str) -> dict:
         try:
             removed = bot.kb.delete(source_id).to_dict()
@@ -127,24 +145,24 @@ def create_api(bot: SupportBot, *, api_key: str | None = None, max_upload_mb: in
         bot.refresh(background=True)
         return removed
 
-    @api.get("/api/kb/search", dependencies=guarded)
+    @api.get("/api/kb/search")
     def kb_search(q: str, k: int = 5) -> list[dict]:
         """Test a question: the entries retrieval finds, with fused, dense and BM25 scores."""
         return [{**h.to_dict(), "text": h.entry.text} for h in bot.kb.search(q, k=max(1, min(k, 50)))]
 
-    @api.get("/api/handoff/tickets", dependencies=guarded)
+    @api.get("/api/handoff/tickets")
     def tickets(status: Literal["open", "resolved", "all"] = "open") -> list[dict]:
         return [t.to_dict() for t in bot.store.tickets(None if status == "all" else status)]
 
-    @api.get("/api/handoff/tickets/{ticket_id}", dependencies=guarded)
-    def ticket(ticket_id: int) -> dict:
+    @api.get("/api/handoff/tickets/{ticket_id}")
+    def ticket(ticket_id: RowId) -> dict:
         return bot.store.ticket(ticket_id).to_dict()
 
-    @api.post("/api/handoff/tickets/{ticket_id}/resolve", dependencies=guarded)
-    def resolve(ticket_id: int, body: ResolveIn) -> dict:
+    @api.post("/api/handoff/tickets/{ticket_id}/resolve")
+    def resolve(ticket_id: RowId, body: ResolveIn) -> dict:
         return bot.store.resolve_ticket(ticket_id, body.note, body.agent).to_dict()
 
-    @api.get("/api/analytics", dependencies=guarded)
+    @api.get("/api/analytics")
     def analytics(days: int = 30) -> dict:
         return bot.store.stats(days=max(1, min(days, 3650))).to_dict()
 

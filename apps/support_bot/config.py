@@ -56,6 +56,9 @@ class BotConfig(_Section):
     max_wrong_answers: float = 0.05
     store_url: str | None = None  # SQLAlchemy URL; None: SQLite under $LLMECO_HOME/support_bot/bot.db
     api_key: str | None = None  # when set, /api routes need "Authorization: Bearer <key>" or "X-API-Key"
+    rate_limit_per_minute: int = 0  # /api requests per minute per key (per client without keys); 0 = no limit
+    max_request_mb: int = 100  # larger request bodies get a 413 (a KB upload may carry several files)
+    max_kb_files: int = 500  # sources a knowledge base may hold; an upload beyond it gets a 413
     top_k: int = 4
     history_turns: int = 4  # earlier turns of a session given to the chain
     # Seconds a question waits for the chat model while it writes another answer; after that the bot quotes the

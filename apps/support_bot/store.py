@@ -332,8 +332,14 @@ def _available() -> Iterator[None]:
         yield
     except OperationalError as exc:
         raise StoreUnavailableError(
-            f"the bot store is not answering ({str(exc.orig).strip()}); check that its database is running"
+            f"the bot store is not answering ({str(exc.orig).strip()}); check that its database is running "
+            "and that its disk has free space"
         ) from None
+
+
+def _stored(text: str) -> str:
+    """Free text as it is written: personal data redacted, NUL removed (PostgreSQL refuses it in text)."""
+    return redact_pii(text.replace("\x00", ""))
 
 
 class Store:
@@ -424,7 +430,7 @@ class Store:
             row = _Message(
                 session_id=session_id,
                 role=role,
-                text=redact_pii(text),
+                text=_stored(text),
                 action=action,
                 intent=intent,
                 confidence=confidence,
@@ -462,7 +468,7 @@ class Store:
                 raise NotFoundError(f"no message with id {message_id}; rate an id returned by the chat API")
             if role != "assistant":
                 raise InvalidRequestError(f"message {message_id} is the user's; feedback rates the bot's replies")
-            values = {"rating": rating, "comment": redact_pii(comment) if comment else None, "created_at": now}
+            values = {"rating": rating, "comment": _stored(comment) if comment else None, "created_at": now}
             statement = (
                 self._insert(_Feedback)
                 .values(message_id=message_id, **values)
@@ -475,7 +481,7 @@ class Store:
         """Hand the session to a human: a ticket with a snapshot of the transcript. While a ticket of the session
         is open, a new handoff refreshes that ticket (reason and transcript) rather than opening a second one."""
         _check_session_id(session_id)
-        reason = redact_pii(reason)
+        reason = _stored(reason)
         try:
             return self._open_ticket(session_id, reason)
         except IntegrityError:  # a concurrent handoff opened the ticket first: refresh that one
@@ -525,8 +531,8 @@ class Store:
                 raise InvalidRequestError(f"ticket {ticket_id} was already resolved at {_iso(row.resolved_at)}")
             row.status = "resolved"
             row.resolved_at = _now()
-            row.resolution = redact_pii(note)
-            row.agent = redact_pii(agent) if agent else None
+            row.resolution = _stored(note)
+            row.agent = _stored(agent) if agent else None
             session.flush()
             return _ticket(row)
 

@@ -1,15 +1,19 @@
 """The writing assistant's REST API (FastAPI; OpenAPI docs at /docs). Generation routes stream server-sent events:
 ``{"type": "delta", "text"}`` pieces, then ``{"type": "done", ...}`` with the authoritative result (a draft's
-final trim is not streamed). ``/api/...`` without ``/stream`` returns the result as one JSON object."""
+final trim is not streamed). ``/api/...`` without ``/stream`` returns the result as one JSON object. API keys
+(``apps.writing_assistant.api_key``, ``api_keys`` / ``LLMECO_API_KEYS``), rate and body limits:
+``core/serving/guard.py``."""
 
 from __future__ import annotations
 
 import itertools
 import json
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, File, HTTPException, Request, UploadFile
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -21,8 +25,10 @@ from apps.writing_assistant.suggestions import Suggestion, apply_suggestions
 from apps.writing_assistant.templates import load_templates
 from apps.writing_assistant.writer import Brief, Writer
 from core.errors import LLMEcoError
+from core.serving.guard import SQL_INTEGER, Guard, collect_keys, validation_error
 
 MAX_UPLOAD = 20 * 1024 * 1024
+RowId = Annotated[int, PathParam(**SQL_INTEGER)]
 
 
 class BriefIn(BaseModel):
@@ -73,7 +79,9 @@ class ApplyIn(BaseModel):
     original: str
     suggestions: list[dict]
     accepted: list[int]
-    document_id: int | None = Field(None, description="Also save the result as a new version of this document.")
+    document_id: int | None = Field(
+        None, description="Also save the result as a new version of this document.", **SQL_INTEGER
+    )
 
 
 class DocumentIn(BaseModel):
@@ -121,6 +129,18 @@ def create_api(writer: Writer, store: DocumentStore | None = None) -> FastAPI:
         description="Drafts of a set length (outline first), rewrite, translate, checks with accept/reject.",
         version="1.0",
     )
+    cfg = writer.config
+    api.add_middleware(
+        Guard,
+        keys=collect_keys(writer.settings.api_keys, cfg.api_key),
+        protected=("/api",),
+        max_body_bytes=cfg.max_request_mb * 2**20,
+        rate_per_minute=cfg.rate_limit_per_minute,
+        error=lambda status, message, code: {"error": message},
+        limit_name="apps.writing_assistant.max_request_mb",
+    )
+
+    api.add_exception_handler(RequestValidationError, validation_error)
 
     @api.exception_handler(LLMEcoError)
     def _user_error(request: Request, exc: LLMEcoError) -> JSONResponse:
@@ -176,7 +196,6 @@ def create_api(writer: Writer, store: DocumentStore | None = None) -> FastAPI:
     def check_text(body: TextIn) -> list[dict]:
         """LanguageTool-shaped issues: offset, length, message, replacements, rule, category."""
         writer._check_text(body.text)
-        cfg = writer.config
         return [i.to_dict() for i in check(body.text, body.language, cfg.long_sentence_words, cfg.long_sentence_chars)]
 
     @api.post("/api/readability")
@@ -216,28 +235,28 @@ def create_api(writer: Writer, store: DocumentStore | None = None) -> FastAPI:
         return store.create(file.filename or "upload", text, detect_language(text), None, "uploaded").to_dict()
 
     @api.get("/api/documents/{doc_id}")
-    def document(doc_id: int) -> dict:
+    def document(doc_id: RowId) -> dict:
         return store.get(doc_id).to_dict()
 
     @api.post("/api/documents/{doc_id}/versions")
-    def save_version(doc_id: int, body: VersionIn) -> dict:
+    def save_version(doc_id: RowId, body: VersionIn) -> dict:
         return store.save(doc_id, body.text, body.note).to_dict()
 
     @api.get("/api/documents/{doc_id}/versions")
-    def versions(doc_id: int) -> list[dict]:
+    def versions(doc_id: RowId) -> list[dict]:
         return [v.to_dict() for v in store.versions(doc_id)]
 
     @api.post("/api/documents/{doc_id}/undo")
-    def undo(doc_id: int) -> dict:
+    def undo(doc_id: RowId) -> dict:
         return store.undo(doc_id).to_dict()
 
     @api.delete("/api/documents/{doc_id}")
-    def delete(doc_id: int) -> dict:
+    def delete(doc_id: RowId) -> dict:
         store.delete(doc_id)
         return {"deleted": doc_id}
 
     @api.post("/api/documents/{doc_id}/export")
-    def export(doc_id: int, body: ExportIn) -> Response:
+    def export(doc_id: RowId, body: ExportIn) -> Response:
         """md / txt of the current version; docx with the accepted suggestions as tracked changes."""
         doc = store.get(doc_id)
         if body.format not in FORMATS:

@@ -81,7 +81,7 @@ def read_outline(path: Path) -> list[str]:
     raw = path.read_text(encoding="utf-8-sig")
     try:
         data = json.loads(raw)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return parse_outline(raw)
     sections = data.get("sections") if isinstance(data, dict) else data
     if not isinstance(sections, list) or not all(isinstance(s, str) for s in sections):

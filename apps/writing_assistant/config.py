@@ -22,6 +22,9 @@ class WriterConfig(BaseModel):
     long_sentence_words: int = 35  # English sentences longer than this are flagged
     long_sentence_chars: int = 60  # Chinese sentences longer than this (characters) are flagged
     templates_dir: str | None = None  # extra user templates (YAML, one file a kind); None: $LLMECO_HOME/...
+    api_key: str | None = None  # when set (or api_keys / LLMECO_API_KEYS), /api routes need a key
+    rate_limit_per_minute: int = 0  # /api requests per minute per key (per client without keys); 0 = no limit
+    max_request_mb: int = 25  # larger request bodies get a 413 (an uploaded document may be 20 MB)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WriterConfig:

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from apps.writing_assistant.suggestions import Suggestion
+from core.data.archives import unzipped_size_problem
 from core.errors import InvalidRequestError
 
 FORMATS = ("md", "txt", "docx")
@@ -108,6 +109,8 @@ def to_docx(
 def _open_docx(data: bytes | Path, name: str):
     from docx import Document
 
+    if isinstance(data, bytes) and (problem := unzipped_size_problem(data, name)):
+        raise InvalidRequestError(problem)
     try:
         return Document(io.BytesIO(data) if isinstance(data, bytes) else str(data))
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:

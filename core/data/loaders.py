@@ -95,6 +95,11 @@ def _invalid_json(p: Path, line: int, exc: json.JSONDecodeError) -> DataError:
     return DataError(f"{p} line {line}: invalid JSON ({exc.msg} at column {exc.colno})")
 
 
+def _too_deep(p: Path, line: int) -> DataError:
+    """Python's JSON parser recurses per nesting level: hostile input hits the recursion limit."""
+    return DataError(f"{p} line {line}: JSON nested too deeply to be a record")
+
+
 def _load_jsonl(p: Path) -> list[Record]:
     records = []
     for n, text in enumerate(_read_text(p).split("\n"), 1):
@@ -104,6 +109,8 @@ def _load_jsonl(p: Path) -> list[Record]:
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
             raise _invalid_json(p, n, exc) from None
+        except RecursionError:
+            raise _too_deep(p, n) from None
         records.append(_as_record(obj, str(p), n))
     return records
 
@@ -114,6 +121,8 @@ def _load_json(p: Path) -> list[Record]:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise _invalid_json(p, exc.lineno, exc) from None
+    except RecursionError:
+        raise _too_deep(p, 1) from None
     if isinstance(doc, dict) and isinstance(doc.get("data"), list):
         items = doc["data"]
     elif isinstance(doc, list):

@@ -2,7 +2,8 @@
 
 Routes: GET /v1/models, GET /v1/models/{id}, POST /v1/chat/completions (``stream: true`` as server-sent events),
 POST /v1/completions, POST /v1/embeddings, POST /v1/audio/transcriptions and /v1/audio/speech
-(``core/serving/audio.py``), GET /health, GET /metrics. With ``server.api_key`` set, /v1 routes need a Bearer token.
+(``core/serving/audio.py``), GET /health, GET /metrics. With API keys configured (``server.api_key``,
+``api_keys`` / ``LLMECO_API_KEYS``), /v1 routes need one (``core/serving/guard.py``: keys, rate limits, body size).
 
 Errors use OpenAI's shape, ``{"error": {"message", "type", "param", "code"}}``; a parameter the server or the
 engine cannot honour is a 400 that names it, never a reply that quietly ignores it.
@@ -14,13 +15,12 @@ import asyncio
 import base64
 import json
 import logging
-import secrets
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
@@ -36,10 +36,11 @@ from core.errors import (
 )
 from core.serving.audio import ROUTES as AUDIO_ROUTES
 from core.serving.audio import audio_router
+from core.serving.guard import Guard, collect_keys
 from core.serving.metrics import ServerMetrics
 from core.serving.pool import ModelPool
 from core.serving.schemas import EXTENSIONS, ChatCompletionRequest, CompletionRequest, EmbeddingRequest
-from core.text.base import Completion, StreamChunk, TokenLogprob, ToolCall
+from core.text.base import Completion, GenerationParams, StreamChunk, TokenLogprob, ToolCall
 from core.text.base import Request as GenRequest
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,12 @@ class _Timing:
             self.metrics.requests.labels(route, str(status[0])).inc()
 
 
+_GUARD_KINDS = {
+    400: "invalid_request_error",
+    401: "invalid_api_key",
+    413: "invalid_request_error",
+    429: "rate_limit_exceeded",
+}
 _ROUTES = {"/v1/models", "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/health", "/metrics"}
 _ROUTES |= AUDIO_ROUTES
 
@@ -131,20 +138,27 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
 
     app = FastAPI(title="llm-ecosystem OpenAI-compatible server", version="0.1.0", lifespan=lifespan)
     app.state.pool = pool
-    app.add_middleware(_Timing, metrics=metrics)
-    default_max = settings.text.max_new_tokens
+    app.add_middleware(
+        Guard,
+        keys=collect_keys(settings.api_keys, settings.server.api_key),
+        protected=("/v1",),
+        max_body_bytes=int(settings.server.max_body_mb * 2**20),
+        rate_per_minute=settings.server.rate_limit_per_minute,
+        error=lambda status, message, code: _error_body(message, _GUARD_KINDS[status], None, code),
+        limit_name="server.max_body_mb",
+    )
+    app.add_middleware(_Timing, metrics=metrics)  # outermost: refusals by the guard are counted too
+    max_tokens_limit = settings.server.max_tokens_limit
+    default_max = min(settings.text.max_new_tokens, max_tokens_limit)
 
-    async def require_key(request: Request) -> None:
-        key = settings.server.api_key
-        if not key:
-            return
-        given = request.headers.get("authorization", "")
-        if not secrets.compare_digest(given.encode(), f"Bearer {key}".encode()):
-            raise _AuthError()
-
-    @app.exception_handler(_AuthError)
-    async def _auth(_: Request, __: _AuthError) -> JSONResponse:
-        return _error(401, "missing or wrong API key (send 'Authorization: Bearer <key>')", "invalid_api_key")
+    def params_of(body: ChatCompletionRequest | CompletionRequest) -> GenerationParams:
+        if body.max_tokens is not None and body.max_tokens > max_tokens_limit:
+            raise InvalidRequestError(
+                f"max_tokens {body.max_tokens} is above this server's limit of {max_tokens_limit} "
+                "(server.max_tokens_limit)",
+                "max_tokens",
+            )
+        return body.params(default_max)
 
     @app.exception_handler(LLMEcoError)
     async def _known(_: Request, exc: LLMEcoError) -> JSONResponse:
@@ -152,7 +166,10 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
         param = getattr(exc, "param", None)
         if isinstance(exc, UnknownModelError | ModelNotAvailableError):
             param = "model"
-        return _error(status, str(exc), kind, param, kind if status != 400 else "invalid_value")
+        response = _error(status, str(exc), kind, param, kind if status != 400 else "invalid_value")
+        if status == 503:
+            response.headers["Retry-After"] = "1"
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -189,11 +206,11 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
     def model_card(name: str, task: str) -> dict:
         return {"id": name, "object": "model", "created": 0, "owned_by": "llmeco", "task": task}
 
-    @app.get("/v1/models", dependencies=[Depends(require_key)])
+    @app.get("/v1/models")
     async def list_models() -> dict:
         return {"object": "list", "data": [model_card(name, task) for name, task in pool.servable()]}
 
-    @app.get("/v1/models/{model_id:path}", dependencies=[Depends(require_key)])
+    @app.get("/v1/models/{model_id:path}")
     async def get_model(model_id: str):
         task = dict(pool.servable()).get(model_id)
         if task is None:
@@ -252,10 +269,10 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
     def total_usage(results: list[Completion]) -> dict:
         return usage(results[0].prompt_tokens, sum(r.completion_tokens for r in results))
 
-    @app.post("/v1/chat/completions", dependencies=[Depends(require_key)])
+    @app.post("/v1/chat/completions")
     async def chat_completions(body: ChatCompletionRequest):
         model = body.model or pool.default_model
-        params = body.params(default_max)
+        params = params_of(body)
         tools = [t.model_dump() for t in body.tools or []]
         choice = body.tool_choice_value()
         messages = [m.to_chat() for m in body.messages]
@@ -309,13 +326,13 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
             )
         return base | {"object": "chat.completion", "choices": choices, "usage": total_usage(results)}
 
-    @app.post("/v1/completions", dependencies=[Depends(require_key)])
+    @app.post("/v1/completions")
     async def completions(body: CompletionRequest):
         model = body.model or pool.default_model
         prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
         if not prompts:
             raise InvalidRequestError("prompt must not be empty", "prompt")
-        params = body.params(default_max)
+        params = params_of(body)
         worker = await run_in_threadpool(pool.worker, model)
         rid, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
         base = {"id": rid, "object": "text_completion", "created": created, "model": model}
@@ -356,7 +373,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
         total = usage(sum(r.prompt_tokens for r in results), sum(r.completion_tokens for r in results))
         return base | {"choices": choices, "usage": total}
 
-    @app.post("/v1/embeddings", dependencies=[Depends(require_key)])
+    @app.post("/v1/embeddings")
     async def embeddings(body: EmbeddingRequest):
         model = body.model or settings.embeddings.model
         embedder = await run_in_threadpool(pool.embedder, model)
@@ -374,9 +391,5 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
             "usage": {"prompt_tokens": n_tokens, "total_tokens": n_tokens},
         }
 
-    app.include_router(audio_router(settings), dependencies=[Depends(require_key)])
+    app.include_router(audio_router(settings))
     return app
-
-
-class _AuthError(Exception):
-    pass

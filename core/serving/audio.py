@@ -27,12 +27,13 @@ OPENAI_ASR_MODELS = {"whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe"}
 OPENAI_TTS_MODELS = {"tts-1", "tts-1-hd", "gpt-4o-mini-tts"}
 OPENAI_VOICES = {"alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse"}
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024
+MAX_SPEECH_CHARS = 4096
 
 
 class SpeechRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    input: str = Field(min_length=1)
+    input: str = Field(min_length=1, max_length=MAX_SPEECH_CHARS)  # OpenAI's limit: bounds synthesis time
     model: str = "tts-1"
     voice: str = "alloy"
     response_format: Literal["wav", "mp3"] = "mp3"

@@ -30,7 +30,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import IO, Literal
 
 import numpy as np
@@ -214,7 +214,8 @@ class KnowledgeBase:
         a known name with new bytes replaces that source's entries. Each file succeeds or fails on its own;
         ``progress(done, total, name)`` is called after each one."""
         items = [(p.name, p, None) for p in _expand(paths)]
-        items += [(Path(name).name, Path(name), data) for name, data in (uploads or {}).items()]
+        # An upload's name is only a name: "..\\x.csv" and "../x.csv" both become "x.csv" (Windows or POSIX).
+        items += [(PureWindowsPath(name).name, Path(name), data) for name, data in (uploads or {}).items()]
         results: list[IngestResult] = []
         with self._write_lock:
             pending: dict[str, _Pending] = {}

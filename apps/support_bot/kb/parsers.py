@@ -16,6 +16,7 @@ from typing import Literal
 
 from apps.support_bot.kb.chunking import Block, chunk_blocks, detect_lang, markdown_table
 from apps.support_bot.kb.types import Entry, KBError
+from core.data.archives import unzipped_size_problem
 
 __all__ = ["SUPPORTED_SUFFIXES", "Parsed", "detect_lang", "parse_file"]
 
@@ -167,6 +168,8 @@ def _read_csv(name: str, data: bytes) -> tuple[list[_Record], dict]:
 def _read_xlsx(name: str, data: bytes) -> tuple[list[_Record], dict]:
     import openpyxl
 
+    if problem := unzipped_size_problem(data, name):
+        raise KBError(problem)
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises zipfile, KeyError and XML errors for damaged files
@@ -189,6 +192,8 @@ def _read_jsonl(name: str, data: bytes) -> tuple[list[_Record], dict]:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             raise KBError(f"{name}: line {n} is not valid JSON ({exc.msg}); write one JSON object per line") from None
+        except RecursionError:
+            raise KBError(f"{name}: line {n} is JSON nested too deeply; write one flat object per line") from None
         records.append(_object_record(name, obj, f"line {n}"))
     return records, {"skipped": 0}
 
@@ -198,6 +203,8 @@ def _read_json(name: str, data: bytes) -> tuple[list[_Record], dict]:
         items = json.loads(_decode(name, data))
     except json.JSONDecodeError as exc:
         raise KBError(f"{name}: not valid JSON (line {exc.lineno}: {exc.msg}); fix the syntax") from None
+    except RecursionError:
+        raise KBError(f"{name}: JSON nested too deeply; give a flat list of question/answer objects") from None
     if not isinstance(items, list):
         raise KBError(f"{name}: expected a JSON list of objects with question and answer; got {type(items).__name__}")
     return [_object_record(name, obj, f"item {n}") for n, obj in enumerate(items, start=1)], {"skipped": 0}
@@ -227,7 +234,7 @@ def _decode(name: str, data: bytes) -> str:
     """UTF-8 (with or without BOM), else GB18030, the superset of the GBK that Chinese Excel writes."""
     for encoding in ("utf-8-sig", "gb18030"):
         try:
-            return data.decode(encoding)
+            return data.decode(encoding).replace("\x00", "")  # NUL: no meaning in text, refused by PostgreSQL
         except UnicodeDecodeError:
             continue
     raise KBError(f"{name}: not UTF-8 or GB18030 text; save it as UTF-8")
@@ -414,6 +421,8 @@ def _read_docx(name: str, data: bytes) -> tuple[list[Block], dict]:
     from docx.table import Table
     from docx.text.paragraph import Paragraph
 
+    if problem := unzipped_size_problem(data, name):
+        raise KBError(problem)
     try:
         document = docx.Document(io.BytesIO(data))
     except Exception as exc:  # python-docx raises zipfile, KeyError and XML errors for damaged files
