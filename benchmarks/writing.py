@@ -2,11 +2,11 @@
 the checker (English P/R on our labelled set, Chinese F0.5 on MuCGEC), translation chrF on WMT22 (ours vs a
 one-line prompt), the UI path's overhead over the bare engine, and the model comparison.
 
-    python benchmarks/writing.py length [--model M] [--limit N] [--every K]
+    python benchmarks/writing.py length [--model M] [--limit N] [--every K] [--resume]
     python benchmarks/writing.py checks [--model M] [--zh-model-limit N]
     python benchmarks/writing.py translate [--model M] [--limit N]
     python benchmarks/writing.py overhead [--model M]
-    python benchmarks/writing.py table          # README tables from the JSON files
+    python benchmarks/writing.py models [--models A,B,C] [--every K]
 
 Each part writes ``benchmarks/results/writing_<part>[_<model>].json`` (partial results are saved as it goes)."""
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -62,6 +63,16 @@ def writer_for(model: str | None):
     return Writer(settings, model=model or registry.default_chat_model())
 
 
+def load_briefs(args: argparse.Namespace) -> list[dict]:
+    """The briefs, English and Chinese taking turns (so a run stopped early still covers both languages)."""
+    from itertools import chain, zip_longest
+
+    briefs = [json.loads(line) for line in (SHARED_DATA / "length_briefs.jsonl").read_text().splitlines() if line]
+    by_lang = [[b for b in briefs if b["language"] == lang] for lang in ("en", "zh")]
+    briefs = [b for b in chain.from_iterable(zip_longest(*by_lang)) if b]
+    return [b for b in briefs if args.language in (None, b["language"])][:: args.every][: args.limit]
+
+
 def plain_prompt(brief: dict) -> str:
     """The baseline: the model simply asked for N words (characters)."""
     if brief["language"] == "zh":
@@ -76,25 +87,23 @@ def on_topic(text: str, must: list[str]) -> bool:
 
 def run_length(args: argparse.Namespace) -> None:
     """Ours (planned sections + extend/trim) vs the plain model asked for N words, on the same briefs."""
-    from apps.writing_assistant.writer import TOKENS_PER_UNIT, Brief
+    from apps.writing_assistant.writer import TOKENS_PER_UNIT
     from core.text import GenerationParams
 
     writer = writer_for(args.model)
-    briefs = [json.loads(line) for line in (SHARED_DATA / "length_briefs.jsonl").read_text().splitlines() if line]
-    briefs = [b for b in briefs if args.language in (None, b["language"])][:: args.every][: args.limit]
+    briefs = load_briefs(args)
     out = {**header(args, writer.model_name), "tolerance": TOLERANCE, "briefs": len(briefs), "rows": []}
     name = f"writing_length_{writer.model_name}" + (f"_{args.language}" if args.language else "")
+    key = ("kind", "language", "length", "topic")
+    if args.resume and (RESULTS / f"{name}.json").exists():  # keep the briefs an interrupted run finished
+        out["rows"] = json.loads((RESULTS / f"{name}.json").read_text())["rows"]
+        out["resumed_rows"] = len(out["rows"])
+    done = {tuple(r[k] for k in key) for r in out["rows"]}
     for i, b in enumerate(briefs, 1):
-        row = {k: b[k] for k in ("kind", "language", "length", "topic")}
-        t = time.perf_counter()
-        draft = writer.draft(Brief(b["kind"], b["topic"], language=b["language"], length=b["length"]))
-        row["ours"] = {
-            "length": draft.length,
-            "within": draft.within_tolerance,
-            "on_topic": on_topic(draft.text, b["must"]),
-            "seconds": round(time.perf_counter() - t, 1),
-            "steps": draft.steps,
-        }
+        if tuple(b[k] for k in key) in done:
+            continue
+        row = {k: b[k] for k in key}
+        row["ours"] = draft_row(writer, b)
         if not args.no_plain:
             t = time.perf_counter()
             budget = int(b["length"] * TOKENS_PER_UNIT[b["language"]] * 1.5) + 60
@@ -113,6 +122,21 @@ def run_length(args: argparse.Namespace) -> None:
         summarise_length(out)
         save(name, out)
     log(json.dumps({k: v for k, v in out.items() if k != "rows"}, ensure_ascii=False, indent=1))
+
+
+def draft_row(writer, brief: dict) -> dict:
+    """Our drafting path on one brief: its counted length, whether it is within tolerance and on topic, its time."""
+    from apps.writing_assistant.writer import Brief
+
+    t = time.perf_counter()
+    draft = writer.draft(Brief(brief["kind"], brief["topic"], language=brief["language"], length=brief["length"]))
+    return {
+        "length": draft.length,
+        "within": draft.within_tolerance,
+        "on_topic": on_topic(draft.text, brief["must"]),
+        "seconds": round(time.perf_counter() - t, 1),
+        "steps": draft.steps,
+    }
 
 
 def summarise_length(out: dict) -> None:
@@ -214,8 +238,8 @@ def run_checks(args: argparse.Namespace) -> None:
 
 
 def wmt_segments(n: int) -> dict[str, list[tuple[str, list[str]]]]:
-    """The conversational (customer-service chat) segments: en->zh by the TSV's domain label; zh->en has no
-    labels here, and its file opens with the conversation documents, so the first n lines are used."""
+    """en->zh: the conversational (customer-service chat) segments, by the TSV's domain label. zh->en has no
+    labels here: its first n lines are used (three chat lines, then news)."""
     import csv
 
     with (WMT / "en-zh_with_domain.tsv").open(encoding="utf-8") as f:
@@ -228,8 +252,15 @@ def wmt_segments(n: int) -> dict[str, list[tuple[str, list[str]]]]:
     return {"en-zh": en_zh, "zh-en": [(s, [a, b]) for s, a, b in zip(src, refs_a, refs_b, strict=True)]}
 
 
+def has_commentary(output: str, source: str) -> bool:
+    """A reply that talks about the translation ("To translate ... you would say") or repeats the source, which a
+    user would have to clean by hand. chrF (recall-weighted, beta 2) does not penalise such extra text."""
+    return bool(re.search(r"translat|翻译|译文", output, re.IGNORECASE)) or source.strip() in output
+
+
 def run_translate(args: argparse.Namespace) -> None:
-    """chrF (sacrebleu, both references) of ours vs the raw model asked in one line."""
+    """chrF (sacrebleu, both references) of ours vs the raw model asked in one line, and the share of replies
+    with commentary around the translation."""
     from sacrebleu.metrics import CHRF
 
     from core.text import GenerationParams
@@ -253,6 +284,8 @@ def run_translate(args: argparse.Namespace) -> None:
         out["directions"][direction] = {
             "ours_chrf": round(chrf.corpus_score(ours, refs).score, 2),
             "raw_chrf": round(chrf.corpus_score(raw, refs).score, 2),
+            "ours_with_commentary": sum(has_commentary(o, s[0]) for o, s in zip(ours, segments, strict=True)),
+            "raw_with_commentary": sum(has_commentary(r, s[0]) for r, s in zip(raw, segments, strict=True)),
             "examples": [
                 {"source": s[0], "ours": o, "raw": r} for s, o, r in zip(segments[:3], ours, raw, strict=False)
             ],
@@ -261,40 +294,41 @@ def run_translate(args: argparse.Namespace) -> None:
         save("writing_translate", out)
 
 
+OVERHEAD_PROMPT = "Continue the following text with about 60 words.\n\nWalking every day is one of the simplest habits."
+
+
+def timed(pieces) -> tuple[float, float]:
+    """(seconds to the first non-empty piece, pieces per second after it) of a token stream."""
+    t0 = time.perf_counter()
+    first, n = None, 0
+    for piece in pieces:
+        if piece:
+            first = first or time.perf_counter() - t0
+            n += 1
+    total = time.perf_counter() - t0
+    return first, (n - 1) / (total - first)
+
+
+def bare_stream(writer, new_tokens: int = 64):
+    """The engine alone on the overhead prompt (greedy, so every run writes the same tokens)."""
+    from core.text import GenerationParams, Request
+
+    messages = [{"role": "system", "content": writer._system("en")}, {"role": "user", "content": OVERHEAD_PROMPT}]
+    request = Request(messages=messages, params=GenerationParams(max_new_tokens=new_tokens))
+    return (c.text for c in writer.engine.stream(request))
+
+
 def run_overhead(args: argparse.Namespace) -> None:
     """Time to first token and tokens/s: the bare engine vs the app path (Writer streaming, which the UI and the
     API consume), on the same chat messages, alternating, median of ``--runs``."""
     import statistics
 
-    from core.text import GenerationParams, Request
-
     writer = writer_for(args.model)
-    system = writer._system("en")
-    user = "Continue the following text with about 60 words.\n\nWalking every day is one of the simplest habits."
-    params = GenerationParams(max_new_tokens=64)  # greedy: both paths write the same tokens
-
-    def measure(pieces) -> tuple[float, float]:
-        t0 = time.perf_counter()
-        first, n = None, 0
-        for piece in pieces:
-            if piece:
-                first = first or time.perf_counter() - t0
-                n += 1
-        total = time.perf_counter() - t0
-        return first, (n - 1) / (total - first)
-
-    def bare():
-        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
-        return (c.text for c in writer.engine.stream(Request(messages=messages, params=params)))
-
-    def app_path():
-        return writer._stream(system, user, 64)
-
-    measure(bare())  # warm-up
+    timed(bare_stream(writer))  # warm-up
     rows = {"bare engine (baseline)": [], "app path (Writer stream)": []}
     for _ in range(args.runs):
-        rows["bare engine (baseline)"].append(measure(bare()))
-        rows["app path (Writer stream)"].append(measure(app_path()))
+        rows["bare engine (baseline)"].append(timed(bare_stream(writer)))
+        rows["app path (Writer stream)"].append(timed(writer._stream(writer._system("en"), OVERHEAD_PROMPT, 64)))
     out = {**header(args, writer.model_name), "runs": args.runs, "new_tokens": 64, "rows": {}}
     base = None
     for name, values in rows.items():
@@ -307,18 +341,57 @@ def run_overhead(args: argparse.Namespace) -> None:
     save("writing_overhead", out)
 
 
+def run_models(args: argparse.Namespace) -> None:
+    """The chat models side by side on the same briefs (our drafting path): share within tolerance, on topic, by
+    language, and the engine's tokens/s and time to first token on the overhead prompt (median of ``--runs``)."""
+    import gc
+    import statistics
+
+    briefs = load_briefs(args)
+    out = {**header(args, args.models), "tolerance": TOLERANCE, "briefs": len(briefs), "models": {}}
+    for name in args.models.split(","):
+        writer = writer_for(name)
+        timed(bare_stream(writer))  # warm-up
+        speeds = [timed(bare_stream(writer)) for _ in range(args.runs)]
+        rows = []
+        for i, b in enumerate(briefs, 1):
+            rows.append({"kind": b["kind"], "language": b["language"], "target": b["length"]} | draft_row(writer, b))
+            log(f"{name} [{i}/{len(briefs)}] {b['language']} {b['kind']} {b['length']}: {rows[-1]}")
+        summary = {
+            "tokens_per_s": round(statistics.median(v[1] for v in speeds), 2),
+            "ttft_ms": round(statistics.median(v[0] for v in speeds) * 1000, 1),
+            "within_share": round(sum(r["within"] for r in rows) / len(rows), 3),
+            "on_topic_share": round(sum(r["on_topic"] for r in rows) / len(rows), 3),
+            "mean_abs_error": round(sum(abs(r["length"] - r["target"]) / r["target"] for r in rows) / len(rows), 3),
+        }
+        for lang in ("en", "zh"):
+            mine = [r for r in rows if r["language"] == lang]
+            if mine:
+                summary[f"within_share_{lang}"] = round(sum(r["within"] for r in mine) / len(mine), 3)
+                summary[f"on_topic_share_{lang}"] = round(sum(r["on_topic"] for r in mine) / len(mine), 3)
+        summary["seconds_total"] = round(sum(r["seconds"] for r in rows), 1)
+        out["models"][name] = {**summary, "rows": rows}
+        log(name, json.dumps(summary))
+        save("writing_models", out)
+        del writer
+        gc.collect()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=["length", "checks", "translate", "overhead"])
+    parser.add_argument("part", choices=["length", "checks", "translate", "overhead", "models"])
     parser.add_argument("--model", default=None, help="Chat model (default: the strongest installed).")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--every", type=int, default=1, help="Take every K-th brief (model comparison subsets).")
     parser.add_argument("--no-plain", action="store_true", help="Skip the plain-prompt baseline.")
+    parser.add_argument("--resume", action="store_true", help="length: keep the rows of an interrupted run.")
     parser.add_argument("--language", choices=["en", "zh"], default=None, help="Only the briefs in this language.")
     parser.add_argument("--zh-model-limit", type=int, default=0, help="MuCGEC sentences for the model path.")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--models", default=",".join(reversed(registry.CHAT_PREFERENCE)), help="For `models`.")
     args = parser.parse_args()
-    parts = {"length": run_length, "checks": run_checks, "translate": run_translate, "overhead": run_overhead}
+    parts = {"length": run_length, "checks": run_checks, "translate": run_translate, "overhead": run_overhead,
+             "models": run_models}  # fmt: skip
     parts[args.part](args)
 
 
