@@ -85,10 +85,12 @@ def api(request) -> Api:
 
 
 @pytest.fixture
-def restartable_postgres(tmp_path_factory):
+def restartable_postgres():
     """A PostgreSQL server of this test's own, so the test may restart it: (port, restart())."""
     import shutil
     import subprocess
+    import tempfile
+    from pathlib import Path
 
     from tests.apps.support_bot.conftest import _as_server_user, _pg_binary
     from tests.conftest import free_port
@@ -97,10 +99,10 @@ def restartable_postgres(tmp_path_factory):
     if not (initdb and pg_ctl):
         pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found; install the postgresql package")
     prefix = _as_server_user()
-    root = tmp_path_factory.mktemp("pg-restart")
+    root = Path(tempfile.mkdtemp(prefix="llmeco-pg-restart-"))  # pytest's tmp folders are closed to other users
     if prefix:
         shutil.chown(root, "postgres", "postgres")
-    port, data = free_port(), root / "data"
+    port, data, log = free_port(), root / "data", str(root / "log")
     options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
 
     def run(*args: str) -> None:
@@ -108,8 +110,9 @@ def restartable_postgres(tmp_path_factory):
         assert done.returncode == 0, done.stdout + done.stderr
 
     run(initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync")
-    run(pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start")
+    run(pg_ctl, "-D", str(data), "-o", options, "-l", log, "-w", "start")
     try:
-        yield port, lambda: run(pg_ctl, "-D", str(data), "-m", "fast", "-w", "restart", "-o", options)
+        yield port, lambda: run(pg_ctl, "-D", str(data), "-m", "fast", "-w", "restart", "-o", options, "-l", log)
     finally:
         subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
