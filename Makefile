@@ -61,7 +61,8 @@ coqui-serve: coqui
 	$(COQUI_VENV)/bin/python core/speech/tts/coqui_server.py --port 5002
 
 # Containers: build every image with podman, start docker/compose.yaml, check each service through its port, restart
-# the bot mid-conversation, tear the stack down (docker/smoke.sh; ~1 h cold on 2 cores, so not part of `make test`).
+# the bot mid-conversation, tear the stack down (docker/smoke.sh; 25 minutes on 2 cores with the dependency layer
+# cached, longer cold: not part of `make test`).
 # No registry reachable: LLMECO_BASE=localhost/debian:bookworm make containers (README, "Run as containers").
 containers:
 	docker/smoke.sh

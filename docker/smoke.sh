@@ -156,7 +156,7 @@ for app in server support-bot writing-assistant speech-studio; do
     echo "$app: $(cat "$WORK/health.json")"
 done
 # The portal is one Gradio page (no API of its own): healthy when it serves the page.
-curl -sf "$(url portal /)" | grep -q '<title>llm-ecosystem' || fail "portal page"
+curl -sf "$(url portal /)" -o "$WORK/portal.html" && grep -q 'llm-ecosystem' "$WORK/portal.html" || fail "portal page"
 echo "portal: the page is served"
 
 step "chat completion (server)"
