@@ -141,9 +141,12 @@ def draft_row(writer, brief: dict) -> dict:
 
 def summarise_length(out: dict) -> None:
     rows = out["rows"]
+    out["briefs_done"] = len(rows)
     for side in ("ours", "plain"):
         have = [r[side] for r in rows if side in r]
         if have:
+            out[f"{side}_within"] = sum(h["within"] for h in have)
+            out[f"{side}_on_topic"] = sum(h["on_topic"] for h in have)
             out[f"{side}_within_share"] = round(sum(h["within"] for h in have) / len(have), 3)
             out[f"{side}_on_topic_share"] = round(sum(h["on_topic"] for h in have) / len(have), 3)
             out[f"{side}_mean_abs_error"] = round(
