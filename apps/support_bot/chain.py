@@ -19,11 +19,10 @@ from langchain_core.runnables import Runnable, RunnablePassthrough
 from pydantic import ConfigDict
 
 from apps.support_bot.kb.types import Hit
+from core.text.templates import strip_control_tokens
 
 ABSTAIN = "I don't know."
 _ABSTAIN_MARKERS = ("i don't know", "i do not know", "not in the passages", "不知道", "无法回答", "没有相关信息")
-# Chat-template control tokens (ChatML, Llama, Gemma): stripped from untrusted text so it cannot open a new turn.
-_CONTROL = re.compile(r"<\|[^|>]{1,40}\|>|<start_of_turn>|<end_of_turn>|\[/?INST\]", re.IGNORECASE)
 _CITATION = re.compile(r"\[(\d{1,2})\]")
 _PREAMBLE = re.compile(r"^(the answer (to (the|this|your) question )?is|answer|回答|答案)\s*[:：]\s*", re.IGNORECASE)
 # A short answer ("3个工作日内", "Within 30 days.") needn't repeat the question's words; a longer one that shares none
@@ -52,7 +51,7 @@ STOP = ("\n\n", "\nQuestion:", "\n问题：", "\nContext:", "\n资料：")
 
 def clean_untrusted(text: str) -> str:
     """Untrusted text (customer messages, KB passages) with chat-template control tokens removed."""
-    return _CONTROL.sub(" ", text).strip()
+    return strip_control_tokens(text).strip()
 
 
 class KBRetriever(BaseRetriever):

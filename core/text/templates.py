@@ -3,6 +3,7 @@ for base models that have none."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +22,13 @@ FALLBACK_TEMPLATE = (
 )
 
 _env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+# Chat-template control tokens (ChatML, Llama, Gemma): removed from untrusted text so it cannot open a new turn.
+_CONTROL = re.compile(r"<\|[^|>]{1,40}\|>|<start_of_turn>|<end_of_turn>|\[/?INST\]", re.IGNORECASE)
+
+
+def strip_control_tokens(text: str) -> str:
+    """Untrusted text (a customer's message, a KB passage, a user's document) without chat control tokens."""
+    return _CONTROL.sub(" ", text)
 
 
 def supports_tools(template: str | None) -> bool:
