@@ -556,9 +556,17 @@ def _keeps_content(source: str, revised: str, lang: Language) -> bool:
     return not units or len(units & _units(revised, lang)) >= len(units) / 3
 
 
+_QUOTE_PAIRS = {'"': '"', "'": "'", "\u201c": "\u201d", "\u300c": "\u300d"}
+
+
 def _checked_translation(source: str, translated: str, target: Language) -> str:
     """The translation when it is written in the target language; else the source paragraph, untranslated (a
-    reply in the wrong script answered something else, e.g. instructions inside the text)."""
+    reply in the wrong script answered something else, e.g. instructions inside the text). Quotes around the
+    whole reply that the source did not have are dropped (the fenced prompt makes the model quote now and then)."""
+    translated = translated.strip()
+    first, last = translated[:1], translated[-1:]
+    if len(translated) > 1 and _QUOTE_PAIRS.get(first) == last and source.strip()[:1] != first:
+        translated = translated[1:-1].strip()
     cjk, latin = len(re.findall(r"[\u4e00-\u9fff]", translated)), len(re.findall(r"[A-Za-z]", translated))
     ok = cjk * 4 >= latin if target == "zh" else latin >= cjk
     return translated if translated and ok else source.strip()
