@@ -670,10 +670,26 @@ def dedupe(sections: list[Section]) -> int:
     return removed
 
 
+_SIGN_OFF = re.compile(
+    r"(?:best|kind|warm|warmest)? ?regards\b|sincerely\b|yours (?:sincerely|faithfully|truly)\b|best wishes\b"
+    r"|many thanks,|thanks,|thank you,|cheers,|此致|顺祝|顺颂|祝好|祝商祺|谨上|敬上",
+    re.I,
+)
+
+
 def _closing_start(section: Section, lang: Language) -> int | None:
-    """Where a short closing paragraph (sign-off) of the section starts, if it has one."""
-    paragraphs = [p for p in re.finditer(r"[^\n]+(?:\n(?!\s*\n)[^\n]*)*", section.text) if p.group().strip()]
-    if len(paragraphs) > 1 and count(paragraphs[-1].group(), lang) <= (30 if lang == "zh" else 15):
+    """Where the section's sign-off starts, if it has one: the sentence that opens with a sign-off phrase
+    ("Best regards, ...", "此致"), even when a small model ran it into the last paragraph, else a short closing
+    paragraph."""
+    limit = 30 if lang == "zh" else 15
+    text = section.text
+    # A sign-off opens a sentence or a line, and only a short tail (a name, a team) follows it.
+    starts = {start for start, _ in sentence_spans(text)[1:]} | {m.end() for m in re.finditer(r"\n\s*", text)}
+    for at in sorted(starts):
+        if _SIGN_OFF.match(text, at) and count(text[at:], lang) <= limit:
+            return at
+    paragraphs = [p for p in re.finditer(r"[^\n]+(?:\n(?!\s*\n)[^\n]*)*", text) if p.group().strip()]
+    if len(paragraphs) > 1 and count(paragraphs[-1].group(), lang) <= limit:
         return paragraphs[-1].start()
     return None
 

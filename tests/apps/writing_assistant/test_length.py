@@ -31,6 +31,16 @@ def test_trim_reaches_the_target_and_keeps_the_sign_off():
     assert "sentence number 0 " in section.text and steps
 
 
+def test_a_sign_off_run_into_the_last_paragraph_is_kept_last():
+    body = " ".join(f"The water stops at hour {i} on Saturday." for i in range(20))
+    section = Section("Notice", 60, f"{body} Best regards, The maintenance team")
+    trim([section], 60, 0.15, "en", False, [])
+    assert section.text.endswith("Best regards, The maintenance team") and count(section.text, "en") <= 69
+    zh = Section("通知", 60, "周六上午停水，请提前储水。" * 10 + "谢谢配合。\n此致\n敬礼！物业服务中心")
+    trim([zh], 60, 0.15, "zh", False, [])
+    assert zh.text.endswith("此致\n敬礼！物业服务中心") and count(zh.text, "zh") <= 69
+
+
 def test_trim_shares_cuts_across_sections_with_headings():
     a = Section("A", 30, " ".join(["Alpha beta gamma delta."] * 20))
     b = Section("B", 30, "Short part here.")
