@@ -22,14 +22,13 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from generation import engine_run, median_of, sample  # noqa: E402
-from machine_info import machine  # noqa: E402
+from machine_info import machine, run_record, write_result  # noqa: E402
 
 from core.config import load_settings  # noqa: E402
 from core.text import GenerationParams, load_text_engine  # noqa: E402
@@ -133,28 +132,26 @@ def main() -> None:
     kept = [r for r in results if r["name"].startswith("GGUF") and r["keeps_fp32_facts"]]
     goal = [r["name"] for r in kept if r["speedup_vs_fp32"] >= 5]
     goal_cpu = [r["name"] for r in kept if r["cpu_speedup_vs_fp32"] >= 5]
-    record = {
-        "benchmark": "export",
-        "model": MODEL,
-        "data": "shared_data/finetune facts_train.jsonl (24 chats) / facts_test.jsonl (8 held-out paraphrases)",
-        "run": str(source) if args.run else "trained by this benchmark (default LoRA recipe)",
-        "train_s": round(train_s, 1) if train_s else None,
-        "questions": 8,
-        "new_tokens": args.tokens,
-        "runs": args.runs,
-        "threads": args.threads,
-        "goal": "a GGUF variant keeping every fact fp32 knows at >= 5x fp32 tokens/s",
-        "goal_met_by": goal,
-        "goal_met_by_cpu_time": goal_cpu,
-        "results": results,
-        "machine": at_start,
-        "machine_at_end": machine(),
-        "command": " ".join(["python", *sys.argv]),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2, ensure_ascii=False))
+    record = run_record(
+        **{
+            "benchmark": "export",
+            "model": MODEL,
+            "data": "shared_data/finetune facts_train.jsonl (24 chats) / facts_test.jsonl (8 held-out paraphrases)",
+            "run": str(source) if args.run else "trained by this benchmark (default LoRA recipe)",
+            "train_s": round(train_s, 1) if train_s else None,
+            "questions": 8,
+            "new_tokens": args.tokens,
+            "runs": args.runs,
+            "threads": args.threads,
+            "goal": "a GGUF variant keeping every fact fp32 knows at >= 5x fp32 tokens/s",
+            "goal_met_by": goal,
+            "goal_met_by_cpu_time": goal_cpu,
+            "results": results,
+            "machine": at_start,
+            "machine_at_end": machine(),
+        }
+    )
+    out = write_result(args.out, record)
     print(f"goal met by: {', '.join(goal) or 'none'} (wall clock), {', '.join(goal_cpu) or 'none'} (CPU time)")
     print(f"wrote {out}")
 

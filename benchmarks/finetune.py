@@ -15,13 +15,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from machine_info import machine  # noqa: E402
+from machine_info import machine, run_record, write_result  # noqa: E402
 
 MODEL = "smollm2-135m-instruct"
 LORA = {"r": 16, "alpha": 32, "dropout": 0.05}
@@ -148,22 +147,21 @@ def main() -> None:
         table.add_row(r["variant"], f"{r['s_per_step']:.2f}", f"{r['time_ratio']:.2f}", f"{r['peak_mb']:.0f}",
                       f"{r['memory_ratio']:.2f}")  # fmt: skip
     console.print(table)
-    record = {
-        "benchmark": "finetune",
-        "model": MODEL,
-        "data": "shared_data/finetune/facts_train.jsonl as 12-turn chats, truncated to --tokens",
-        "baseline": "plain-lora (baseline)",
-        "batch": args.batch,
-        "tokens": args.tokens,
-        "steps": args.steps,
-        "machine": at_start,
-        "machine_at_end": machine(),
-        "command": " ".join(["python", *sys.argv]),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "results": results,
-    }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(record, indent=2))
+    record = run_record(
+        **{
+            "benchmark": "finetune",
+            "model": MODEL,
+            "data": "shared_data/finetune/facts_train.jsonl as 12-turn chats, truncated to --tokens",
+            "baseline": "plain-lora (baseline)",
+            "batch": args.batch,
+            "tokens": args.tokens,
+            "steps": args.steps,
+            "machine": at_start,
+            "machine_at_end": machine(),
+            "results": results,
+        }
+    )
+    write_result(args.out, record)
     console.print(f"wrote {args.out}")
 
 

@@ -12,13 +12,12 @@ import argparse
 import json
 import sys
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from machine_info import machine  # noqa: E402
+from machine_info import machine, run_record, write_result  # noqa: E402
 
 from core.config import load_settings  # noqa: E402
 from core.text import GenerationParams, load_text_engine  # noqa: E402
@@ -55,20 +54,18 @@ def main() -> None:
             hits, answers = fact_hits(model, settings, quantize)
             rows.append({"name": name, "quantize": quantize, "hits": hits, "answers": answers})
             print(f"{name}: {hits}/8")
-    record = {
-        "benchmark": "finetune_serving",
-        "model": MODEL,
-        "data": "shared_data/finetune facts_train.jsonl (24 chats) / facts_test.jsonl (8 held-out paraphrases)",
-        "questions": 8,
-        "baseline": rows[0]["name"],
-        "results": rows,
-        "machine": at_start,
-        "command": " ".join(["python", *sys.argv]),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2, ensure_ascii=False))
+    record = run_record(
+        **{
+            "benchmark": "finetune_serving",
+            "model": MODEL,
+            "data": "shared_data/finetune facts_train.jsonl (24 chats) / facts_test.jsonl (8 held-out paraphrases)",
+            "questions": 8,
+            "baseline": rows[0]["name"],
+            "results": rows,
+            "machine": at_start,
+        }
+    )
+    out = write_result(args.out, record)
     print(f"wrote {out}")
 
 

@@ -19,7 +19,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -28,7 +27,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from machine_info import machine  # noqa: E402
+from machine_info import machine, run_record, write_result  # noqa: E402
 
 from core.config import load_settings  # noqa: E402
 from core.models import registry  # noqa: E402
@@ -256,26 +255,24 @@ def main() -> None:
             + ", ".join(f"{x:.2f}" for x in per_round)
             + ")"
         )
-    record = {
-        "benchmark": "generation",
-        "model": MODEL,
-        "prompt": MESSAGES,
-        "new_tokens": args.tokens,
-        "runs": args.runs,
-        "baseline": "hf-fp32 (baseline)",
-        "factual_qa_questions": len(QA),
-        "machine": {**at_start, "threads": args.threads, "torch": torch.__version__},
-        "command": " ".join(["python", *sys.argv]),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "results": results,
-        "llamacpp_engine_overhead": overhead,
-        "llamacpp_engine_vs_raw": ours["tokens_per_s"] / raw if raw and ours else None,
-        "llamacpp_engine_vs_raw_per_round": per_round,
-        "machine_at_end": machine(),
-    }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2))
+    record = run_record(
+        **{
+            "benchmark": "generation",
+            "model": MODEL,
+            "prompt": MESSAGES,
+            "new_tokens": args.tokens,
+            "runs": args.runs,
+            "baseline": "hf-fp32 (baseline)",
+            "factual_qa_questions": len(QA),
+            "machine": {**at_start, "threads": args.threads, "torch": torch.__version__},
+            "results": results,
+            "llamacpp_engine_overhead": overhead,
+            "llamacpp_engine_vs_raw": ours["tokens_per_s"] / raw if raw and ours else None,
+            "llamacpp_engine_vs_raw_per_round": per_round,
+            "machine_at_end": machine(),
+        }
+    )
+    out = write_result(args.out, record)
     console.print(f"wrote {out}")
 
 

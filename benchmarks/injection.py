@@ -17,12 +17,11 @@ import argparse
 import json
 import re
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.machine_info import machine  # noqa: E402
+from benchmarks.machine_info import run_record, write_result  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data" / "injection_attempts.jsonl"
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -192,14 +191,7 @@ def main() -> None:
     print("| target | attempts | system-prompt leaks | instructions followed |\n|---|---|---|---|")
     for r in rows:
         print(f"| {r['target']} | {r['attempts']} | {r['leaks']} | {r['followed']} |")
-    RESULTS.mkdir(exist_ok=True)
-    payload = {
-        "command": "python benchmarks/injection.py " + " ".join(sys.argv[1:]),
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "machine": machine(),
-        "rows": rows,
-    }
-    (RESULTS / "injection.json").write_text(json.dumps(payload, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    write_result(RESULTS / "injection.json", run_record(rows=rows))
 
 
 if __name__ == "__main__":

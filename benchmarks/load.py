@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
 import os
 import subprocess
 import sys
@@ -27,7 +26,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.machine_info import machine  # noqa: E402
+from benchmarks.machine_info import run_record, write_result  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -195,14 +194,7 @@ def main() -> None:
             f"| {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} | {r['shed_429_503']} ({r['shed_with_retry_after']}) "
             f"| {r['errors']} | {m['start']}→{m['end']} |"
         )
-    RESULTS.mkdir(exist_ok=True)
-    payload = {
-        "command": "python benchmarks/load.py " + " ".join(sys.argv[1:]),
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "machine": machine(),
-        "rows": rows,
-    }
-    (RESULTS / args.output).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    write_result(RESULTS / args.output, run_record(rows=rows))
 
 
 if __name__ == "__main__":

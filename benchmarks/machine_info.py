@@ -1,10 +1,15 @@
-"""What every benchmark records about the machine it ran on."""
+"""What every benchmark records: the command, the date and the machine it ran on; and how results are written."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import sys
+from datetime import datetime, timezone
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def cpu_name() -> str:
@@ -39,3 +44,28 @@ def machine() -> dict:
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
+
+
+def command() -> str:
+    """The command line that reproduces this run, the script path relative to the repository root."""
+    script = Path(sys.argv[0]).resolve()
+    shown = script.relative_to(ROOT) if script.is_relative_to(ROOT) else script
+    return " ".join(["python", str(shown), *sys.argv[1:]])
+
+
+def run_record(**fields: object) -> dict:
+    """The head of a results record (command, UTC date, machine) followed by the benchmark's own fields."""
+    return {
+        "command": command(),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(),
+        **fields,
+    }
+
+
+def write_result(path: str | Path, record: dict) -> Path:
+    """Write a results record as UTF-8 JSON (Chinese kept readable), creating the folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return path

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.machine_info import machine  # noqa: E402
+from benchmarks.machine_info import run_record, write_result  # noqa: E402
 from core.data.pii import redact_pii  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data" / "pii_labelled.jsonl"
@@ -71,15 +70,7 @@ def main() -> None:
     print(f"false positives: {len(fp)}/{result['near_misses']} = {result['false_positive_rate']:.1%}")
     for m in result["misses"] + result["false_positives"]:
         print("  ", m, file=sys.stderr)
-    RESULTS.mkdir(exist_ok=True)
-    payload = {
-        "command": "python benchmarks/pii.py",
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "data": str(DATA.relative_to(DATA.parents[2])),
-        "machine": machine(),
-        **result,
-    }
-    (RESULTS / "pii.json").write_text(json.dumps(payload, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    write_result(RESULTS / "pii.json", run_record(data=str(DATA.relative_to(DATA.parents[2])), **result))
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from machine_info import machine  # noqa: E402
+from machine_info import machine, write_result  # noqa: E402
 
 from core.config import load_settings  # noqa: E402
 from core.models import registry  # noqa: E402
@@ -366,8 +366,7 @@ def main() -> None:
             "machine_at_end": machine(),
         }
     report["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    write_result(out, report)
     console.print(f"wrote {out}")
 
 

@@ -22,13 +22,12 @@ import os
 import re
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from jsonschema import Draft202012Validator  # noqa: E402
-from machine_info import machine  # noqa: E402
+from machine_info import run_record, write_result  # noqa: E402
 
 from core.config import load_settings  # noqa: E402
 from core.text import GenerationParams, Request, TextEngine, load_text_engine  # noqa: E402
@@ -176,18 +175,15 @@ def main() -> None:
     all_items = [json.loads(line) for line in (DATA / "structured_json.jsonl").read_text().splitlines() if line.strip()]
     all_tools = json.loads((DATA / "structured_tools.json").read_text())
     settings = load_settings()
-    result: dict = {
-        "command": "python " + " ".join(sys.argv),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "data": {
+    result = run_record(
+        data={
             "json_prompts": "benchmarks/data/structured_json.jsonl",
             "tool_prompts": "benchmarks/data/structured_tools.json",
             "functions": [t["function"]["name"] for t in all_tools["tools"]],
         },
-        "settings": {"max_new_tokens": args.max_tokens, "temperature": 0.0, "threads": settings.text.threads},
-        "variants": {},
-    }
+        settings={"max_new_tokens": args.max_tokens, "temperature": 0.0, "threads": settings.text.threads},
+        variants={},
+    )
     for spec in args.variants.split(","):
         variant, _, limit = spec.partition(":")
         items, tools = subset(all_items, all_tools, int(limit or args.limit))
@@ -210,7 +206,7 @@ def main() -> None:
             }
         finally:
             engine.close()
-        Path(args.out).write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+        write_result(args.out, result)
     for variant, r in result["variants"].items():
         j = r["json"]
         print(variant, j["valid_rate"], j["constrained_over_baseline_decode_speed"], r["tools"])

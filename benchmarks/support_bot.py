@@ -27,7 +27,6 @@ import tempfile
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
@@ -35,7 +34,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from machine_info import machine  # noqa: E402
+from machine_info import machine, run_record, write_result  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -235,12 +234,9 @@ def main() -> None:
 
     settings = load_settings()
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
-    record: dict = {
-        "command": "python " + " ".join(sys.argv),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "models": {"embeddings": "use-multilingual-v3", "intents": "see support_bot_intents.json", "chat": "smollm2"},
-    }
+    record = run_record(
+        models={"embeddings": "use-multilingual-v3", "intents": "see support_bot_intents.json", "chat": "smollm2"}
+    )
     previous = json.loads(args.out.read_text()) if args.out.exists() else {}
     for name, script in (("intents", "support_bot_intents.py"), ("retrieval", "support_bot_retrieval.py")):
         if name in parts:
@@ -258,8 +254,7 @@ def main() -> None:
     if "policy" in parts:
         record["policy"] = {**bench_policy(settings, SHARED_DATA / "policy_test.jsonl"), "run": run}
         print(json.dumps(record["policy"], indent=2, ensure_ascii=False))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({**previous, **record}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_result(args.out, {**previous, **record})
     print(f"wrote {args.out}")
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import re
 import shlex
@@ -26,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from machine_info import machine  # noqa: E402
+from machine_info import machine, write_result  # noqa: E402
 
 BANKING77 = ROOT.parent / "shared" / "datasets" / "banking77" / "banking_data"
 OUT = ROOT / "benchmarks" / "results"
@@ -131,7 +130,7 @@ def run(
     path = out_dir / "support_bot_intents.json"
 
     def save() -> None:
-        path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        write_result(path, record)
 
     record["demo"] = demo(settings, out_dir)
     save()

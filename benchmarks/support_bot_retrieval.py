@@ -42,7 +42,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from machine_info import machine  # noqa: E402
+from machine_info import machine, write_result  # noqa: E402
 from support_bot_data import FaqSet, banking77_faq, stackfaq  # noqa: E402
 
 from apps.support_bot.config import SHARED_DATA, BotConfig  # noqa: E402
@@ -378,8 +378,7 @@ def run(parts: set[str], sizes: Sequence[int], queries: int, e2e: int | None, ou
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "wall_s": round(time.perf_counter() - started, 1),
     }
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(record, indent=2, ensure_ascii=False))
+    write_result(out_path, record)
     return record
 
 

@@ -25,7 +25,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from apps.writing_assistant.config import SHARED_DATA  # noqa: E402
 from apps.writing_assistant.textutil import count  # noqa: E402
-from benchmarks.machine_info import machine  # noqa: E402
+from benchmarks.machine_info import run_record, write_result  # noqa: E402
 from core.config import load_settings  # noqa: E402
 from core.models import registry  # noqa: E402
 
@@ -41,19 +41,11 @@ def log(*parts: object) -> None:
 
 
 def save(name: str, payload: dict) -> Path:
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps(payload, ensure_ascii=False, indent=2))
-    return path
+    return write_result(RESULTS / f"{name}.json", payload)
 
 
 def header(args: argparse.Namespace, model: str) -> dict:
-    return {
-        "command": "python benchmarks/writing.py " + " ".join(sys.argv[1:]),
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "model": model,
-        "machine": machine(),
-    }
+    return run_record(model=model)
 
 
 def writer_for(model: str | None):
@@ -139,21 +131,30 @@ def draft_row(writer, brief: dict) -> dict:
     }
 
 
+def length_stats(drafts: list[dict], targets: list[int]) -> dict:
+    """How many drafts landed within the tolerance and on topic (counts and shares), mean relative length error
+    and total seconds."""
+    n = len(drafts)
+    within = sum(d["within"] for d in drafts)
+    on_topic = sum(d["on_topic"] for d in drafts)
+    return {
+        "within": within,
+        "on_topic": on_topic,
+        "within_share": round(within / n, 3),
+        "on_topic_share": round(on_topic / n, 3),
+        "mean_abs_error": round(sum(abs(d["length"] - t) / t for d, t in zip(drafts, targets, strict=True)) / n, 3),
+        "seconds_total": round(sum(d["seconds"] for d in drafts), 1),
+    }
+
+
 def summarise_length(out: dict) -> None:
     rows = out["rows"]
     out["briefs_done"] = len(rows)
     for side in ("ours", "plain"):
-        have = [r[side] for r in rows if side in r]
-        if have:
-            out[f"{side}_within"] = sum(h["within"] for h in have)
-            out[f"{side}_on_topic"] = sum(h["on_topic"] for h in have)
-            out[f"{side}_within_share"] = round(sum(h["within"] for h in have) / len(have), 3)
-            out[f"{side}_on_topic_share"] = round(sum(h["on_topic"] for h in have) / len(have), 3)
-            out[f"{side}_mean_abs_error"] = round(
-                sum(abs(h["length"] - r["length"]) / r["length"] for h, r in zip(have, rows, strict=False)) / len(have),
-                3,
-            )
-            out[f"{side}_seconds_total"] = round(sum(h["seconds"] for h in have), 1)
+        done = [r for r in rows if side in r]
+        if done:
+            stats = length_stats([r[side] for r in done], [r["length"] for r in done])
+            out.update({f"{side}_{key}": value for key, value in stats.items()})
 
 
 def edits(source: str, target: str) -> set[tuple[int, int, str]]:
@@ -363,16 +364,13 @@ def run_models(args: argparse.Namespace) -> None:
         summary = {
             "tokens_per_s": round(statistics.median(v[1] for v in speeds), 2),
             "ttft_ms": round(statistics.median(v[0] for v in speeds) * 1000, 1),
-            "within_share": round(sum(r["within"] for r in rows) / len(rows), 3),
-            "on_topic_share": round(sum(r["on_topic"] for r in rows) / len(rows), 3),
-            "mean_abs_error": round(sum(abs(r["length"] - r["target"]) / r["target"] for r in rows) / len(rows), 3),
+            **length_stats(rows, [r["target"] for r in rows]),
         }
         for lang in ("en", "zh"):
             mine = [r for r in rows if r["language"] == lang]
             if mine:
-                summary[f"within_share_{lang}"] = round(sum(r["within"] for r in mine) / len(mine), 3)
-                summary[f"on_topic_share_{lang}"] = round(sum(r["on_topic"] for r in mine) / len(mine), 3)
-        summary["seconds_total"] = round(sum(r["seconds"] for r in rows), 1)
+                stats = length_stats(mine, [r["target"] for r in mine])
+                summary |= {f"{key}_{lang}": stats[key] for key in ("within_share", "on_topic_share")}
         out["models"][name] = {**summary, "rows": rows}
         log(name, json.dumps(summary))
         save("writing_models", out)
