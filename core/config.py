@@ -74,6 +74,15 @@ class PortalSettings(_Section):
         return pairs or None
 
 
+class GovernanceSettings(_Section):
+    """Retention and the audit log (``llmeco data ...``, core/governance)."""
+
+    retention_days: int | None = None  # stored conversations, documents and audio older than this are purged
+    anonymise: bool = False  # purge anonymises (unlinks the person, redacts the text) instead of deleting
+    purge_interval_hours: float = 24.0  # how often a running API purges when retention_days is set
+    audit_url: str | None = None  # SQLAlchemy URL of the audit log; None: SQLite under $LLMECO_HOME/governance
+
+
 def default_home() -> Path:
     return Path(user_data_dir("llmeco", appauthor=False))
 
@@ -89,6 +98,7 @@ class Settings(_Section):
     embeddings: EmbeddingSettings = EmbeddingSettings()
     server: ServerSettings = ServerSettings()
     portal: PortalSettings = PortalSettings()
+    governance: GovernanceSettings = GovernanceSettings()
     # One free-form section per app (``apps.support_bot.kb=demo``); each app validates its own section, so
     # adding an app never touches this file.
     apps: dict[str, dict[str, Any]] = Field(default_factory=dict)

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from core.cli import app, console, models_app, settings_from
+from core.governance.audit import cli_actor, record
 from core.models import user_models
 from core.training.export_check import Tolerance
 
@@ -110,6 +111,7 @@ def models_register(
     if registry.find(name) is not None:
         raise typer.BadParameter(f"{name!r} is a built-in model name; choose another", param_hint="--name")
     version = user_models.register(settings_from(), run, name)
+    record(settings_from(), cli_actor(), "register", "model", name, {"version": version, "run": str(run)})
     console.print(f"[green]registered[/green] {name} v{version} -> {run.resolve()}")
 
 
@@ -120,6 +122,7 @@ def models_rollback(
 ) -> None:
     """Serve an earlier version of a registered name."""
     active = user_models.rollback(settings_from(), name, version)
+    record(settings_from(), cli_actor(), "rollback", "model", name, {"version": active})
     console.print(f"{name} now serves v{active}")
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from core.config import Settings
+from core.governance.lineage import read_sources
 
 
 def start_run(run_dir: Path, cfg, chosen, data, *, base_ref: str, base_path: Path, task: str) -> None:
@@ -43,6 +44,7 @@ def start_run(run_dir: Path, cfg, chosen, data, *, base_ref: str, base_path: Pat
                 "train_examples": len(data.train),
                 "val_examples": len(data.val),
                 "cleaning": data.report.to_dict(),
+                "sources": read_sources(cfg.data),  # the conversations it came from (core/governance/lineage.py)
             },
             indent=2,
             ensure_ascii=False,
