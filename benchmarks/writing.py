@@ -7,6 +7,7 @@ one-line prompt), the UI path's overhead over the bare engine, and the model com
     python benchmarks/writing.py translate [--model M] [--limit N]
     python benchmarks/writing.py overhead [--model M]
     python benchmarks/writing.py models [--models A,B,C] [--every K]
+    python benchmarks/writing.py speed [--models A,B,C] [--runs N]
 
 Each part writes ``benchmarks/results/writing_<part>[_<model>].json`` (partial results are saved as it goes)."""
 
@@ -345,27 +346,51 @@ def run_overhead(args: argparse.Namespace) -> None:
     save("writing_overhead", out)
 
 
+def engine_speed(writer, runs: int) -> dict:
+    """The engine's tokens/s and time to first token on the overhead prompt, median of ``runs`` after a warm-up."""
+    import statistics
+
+    timed(bare_stream(writer))
+    speeds = [timed(bare_stream(writer)) for _ in range(runs)]
+    return {
+        "tokens_per_s": round(statistics.median(v[1] for v in speeds), 2),
+        "ttft_ms": round(statistics.median(v[0] for v in speeds) * 1000, 1),
+    }
+
+
+def each_model(args: argparse.Namespace):
+    """(name, Writer) for each of ``--models``, one at a time (a model is freed before the next loads)."""
+    import gc
+
+    for name in args.models.split(","):
+        writer = writer_for(name)
+        yield name, writer
+        del writer
+        gc.collect()
+
+
+def run_speed(args: argparse.Namespace) -> None:
+    """The chat models' engine speed alone (a minute, where `models` takes an hour: rerun it on a quiet machine)."""
+    out = {**header(args, args.models), "runs": args.runs, "new_tokens": 64, "models": {}}
+    out["threads"] = int(os.environ.get("BENCH_THREADS", "2"))
+    for name, writer in each_model(args):
+        out["models"][name] = engine_speed(writer, args.runs)
+        log(name, out["models"][name])
+        save("writing_speed", out)
+
+
 def run_models(args: argparse.Namespace) -> None:
     """The chat models side by side on the same briefs (our drafting path): share within tolerance, on topic, by
     language, and the engine's tokens/s and time to first token on the overhead prompt (median of ``--runs``)."""
-    import gc
-    import statistics
-
     briefs = load_briefs(args)
     out = {**header(args, args.models), "tolerance": TOLERANCE, "briefs": len(briefs), "models": {}}
-    for name in args.models.split(","):
-        writer = writer_for(name)
-        timed(bare_stream(writer))  # warm-up
-        speeds = [timed(bare_stream(writer)) for _ in range(args.runs)]
+    for name, writer in each_model(args):
+        speed = engine_speed(writer, args.runs)
         rows = []
         for i, b in enumerate(briefs, 1):
             rows.append({"kind": b["kind"], "language": b["language"], "target": b["length"]} | draft_row(writer, b))
             log(f"{name} [{i}/{len(briefs)}] {b['language']} {b['kind']} {b['length']}: {rows[-1]}")
-        summary = {
-            "tokens_per_s": round(statistics.median(v[1] for v in speeds), 2),
-            "ttft_ms": round(statistics.median(v[0] for v in speeds) * 1000, 1),
-            **length_stats(rows, [r["target"] for r in rows]),
-        }
+        summary = {**speed, **length_stats(rows, [r["target"] for r in rows])}
         for lang in ("en", "zh"):
             mine = [r for r in rows if r["language"] == lang]
             if mine:
@@ -374,13 +399,11 @@ def run_models(args: argparse.Namespace) -> None:
         out["models"][name] = {**summary, "rows": rows}
         log(name, json.dumps(summary))
         save("writing_models", out)
-        del writer
-        gc.collect()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=["length", "checks", "translate", "overhead", "models"])
+    parser.add_argument("part", choices=["length", "checks", "translate", "overhead", "models", "speed"])
     parser.add_argument("--model", default=None, help="Chat model (default: the strongest installed).")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--every", type=int, default=1, help="Take every K-th brief (model comparison subsets).")
@@ -389,10 +412,12 @@ def main() -> None:
     parser.add_argument("--language", choices=["en", "zh"], default=None, help="Only the briefs in this language.")
     parser.add_argument("--zh-model-limit", type=int, default=0, help="MuCGEC sentences for the model path.")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--models", default=",".join(reversed(registry.CHAT_PREFERENCE)), help="For `models`.")
+    parser.add_argument(
+        "--models", default=",".join(reversed(registry.CHAT_PREFERENCE)), help="For `models` and `speed`."
+    )
     args = parser.parse_args()
     parts = {"length": run_length, "checks": run_checks, "translate": run_translate, "overhead": run_overhead,
-             "models": run_models}  # fmt: skip
+             "models": run_models, "speed": run_speed}  # fmt: skip
     parts[args.part](args)
 
 
