@@ -11,6 +11,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from apps.speech_studio.governance import outputs_dir
 from core.config import Settings
 from core.errors import LLMEcoError
 from core.speech.asr import load_asr_engine, options_from
@@ -33,7 +34,7 @@ class Studio:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.speech = SpeechSettings.from_settings(settings)
-        self.out = Path(tempfile.mkdtemp(prefix="llmeco-speech-"))
+        self.out = outputs_dir(settings)  # under LLMECO_HOME, so retention (`llmeco data purge`) deletes it
         self._engines: dict[str, object] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()

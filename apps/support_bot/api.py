@@ -17,9 +17,12 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from apps.support_bot.bot import SupportBot
+from apps.support_bot.governance import BotData
 from apps.support_bot.kb.types import KBError
 from apps.support_bot.store import NotFoundError
 from core.errors import LLMEcoError
+from core.governance.audit import AuditLog
+from core.governance.retention import start_schedule
 from core.serving.guard import SQL_INTEGER, Guard, collect_keys, validation_error
 
 RowId = Annotated[int, PathParam(**SQL_INTEGER)]
@@ -28,6 +31,9 @@ RowId = Annotated[int, PathParam(**SQL_INTEGER)]
 class ChatIn(BaseModel):
     message: str = Field(..., description="The customer's message (English or Chinese).", max_length=2000)
     session_id: str | None = Field(None, description="Continue a conversation; omitted: a new session.")
+    user_id: str | None = Field(
+        None, max_length=200, description="The customer's id in your system (`llmeco data forget --user`)."
+    )
 
 
 class ChoiceIn(BaseModel):
@@ -67,6 +73,8 @@ def create_api(bot: SupportBot, *, api_key: str | None = None, max_upload_mb: in
     )
 
     api.add_exception_handler(RequestValidationError, validation_error)
+    audit = AuditLog.for_settings(bot.settings)
+    start_schedule(bot.settings, [BotData(bot.store)])  # retention, when governance.retention_days is set
 
     @api.exception_handler(LLMEcoError)
     def _user_error(request: Request, exc: LLMEcoError) -> JSONResponse:
@@ -79,13 +87,13 @@ def create_api(bot: SupportBot, *, api_key: str | None = None, max_upload_mb: in
     @api.post("/api/chat")
     def chat(body: ChatIn) -> dict:
         """One answer: ``session_id``, ``answer``, ``action`` (answer|clarify|handoff), ``intent``, ``sources``."""
-        return bot.ask(body.message, body.session_id).to_dict()
+        return bot.ask(body.message, body.session_id, body.user_id).to_dict()
 
     @api.post("/api/chat/stream")
     def chat_stream(body: ChatIn) -> StreamingResponse:
         """Server-sent events: ``{"type": "delta", "text"}`` pieces, then ``{"type": "reply", ...}`` (the final,
         authoritative answer — it replaces the deltas when the model abstained)."""
-        events = bot.stream(body.message, body.session_id)
+        events = bot.stream(body.message, body.session_id, body.user_id)
         first = next(events)  # raise bad-request errors before the 200 response starts
 
         def sse() -> Iterator[str]:
@@ -102,7 +110,8 @@ def create_api(bot: SupportBot, *, api_key: str | None = None, max_upload_mb: in
         return bot.choose(body.session_id, body.entry_id).to_dict()
 
     @api.get("/api/sessions/{session_id}/messages")
-    def session_messages(session_id: str) -> list[dict]:
+    def session_messages(session_id: str, request: Request) -> list[dict]:
+        audit.request(request, "read", "conversation", session_id)
         return [m.to_dict() for m in bot.store.history(session_id)]
 
     @api.post("/api/feedback")
@@ -151,11 +160,13 @@ def create_api(bot: SupportBot, *, api_key: str | None = None, max_upload_mb: in
         return [{**h.to_dict(), "text": h.entry.text} for h in bot.kb.search(q, k=max(1, min(k, 50)))]
 
     @api.get("/api/handoff/tickets")
-    def tickets(status: Literal["open", "resolved", "all"] = "open") -> list[dict]:
+    def tickets(request: Request, status: Literal["open", "resolved", "all"] = "open") -> list[dict]:
+        audit.request(request, "read", "tickets", status)
         return [t.to_dict() for t in bot.store.tickets(None if status == "all" else status)]
 
     @api.get("/api/handoff/tickets/{ticket_id}")
-    def ticket(ticket_id: RowId) -> dict:
+    def ticket(ticket_id: RowId, request: Request) -> dict:
+        audit.request(request, "read", "ticket", ticket_id)
         return bot.store.ticket(ticket_id).to_dict()
 
     @api.post("/api/handoff/tickets/{ticket_id}/resolve")

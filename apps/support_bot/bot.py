@@ -136,15 +136,18 @@ class SupportBot:
         return self._chains[lang]
 
     # ----- answering ---------------------------------------------------------------------------------------------
-    def ask(self, question: str, session_id: str | None = None) -> Reply:
+    def ask(self, question: str, session_id: str | None = None, user: str | None = None) -> Reply:
         reply = None
-        for kind, value in self.stream(question, session_id):
+        for kind, value in self.stream(question, session_id, user):
             if kind == "reply":
                 reply = value
         return reply
 
-    def stream(self, question: str, session_id: str | None = None) -> Iterator[tuple[str, object]]:
-        """Yield ("delta", text) pieces of the answer, then ("reply", Reply) once everything is stored."""
+    def stream(
+        self, question: str, session_id: str | None = None, user: str | None = None
+    ) -> Iterator[tuple[str, object]]:
+        """Yield ("delta", text) pieces of the answer, then ("reply", Reply) once everything is stored. ``user``: the
+        customer's id in the caller's system, stored with the session (``llmeco data forget --user``)."""
         start = time.perf_counter()
         question = (question or "").strip()
         if not question:
@@ -159,7 +162,13 @@ class SupportBot:
         signals = signals_from(intent.label, intent.confidence, hits, _clarify_streak(history))
         decision = decide(signals, self.thresholds_for(lang))
         user_id = self.store.add_message(
-            session_id, "user", question, kb=self.kb.name, intent=intent.label, confidence=intent.confidence
+            session_id,
+            "user",
+            question,
+            kb=self.kb.name,
+            intent=intent.label,
+            confidence=intent.confidence,
+            user_id=user,
         )
         answer, sources, decision, ticket = yield from self._respond(
             question, lang, decision, hits, history, session_id, signals

@@ -278,8 +278,11 @@ def tickets(
 ) -> None:
     """The handoff queue."""
     from apps.support_bot.store import Store
+    from core.governance.audit import cli_actor, record
 
-    found = Store.for_settings(settings_from()).tickets(None if status == "all" else status)
+    settings = settings_from()
+    found = Store.for_settings(settings).tickets(None if status == "all" else status)
+    record(settings, cli_actor(), "read", "tickets", status)
     if as_json:
         print(json.dumps([t.to_dict() for t in found], ensure_ascii=False))
         return
@@ -288,6 +291,23 @@ def tickets(
         last = next((m["text"] for m in reversed(t.transcript) if m["role"] == "user"), "")
         table.add_row(str(t.id), t.status, f"{t.created_at:%Y-%m-%d %H:%M}", t.session_id[:12], t.reason, last[:60])
     console.print(table)
+
+
+@app.command("export-training")
+def export_training(
+    output: Path = typer.Option(..., "--output", "-o", help="Chat JSONL to write (for `llmeco train --data`)."),
+    min_rating: int = typer.Option(1, "--min-rating", help="Only replies rated at least this (+1: thumbs up)."),
+) -> None:
+    """Export rated conversations as training data, with a sidecar (FILE.sources.json) naming their sessions, so
+    `llmeco data forget` can tell which runs learned from a customer."""
+    from apps.support_bot.governance import export_training as run
+    from apps.support_bot.store import Store
+    from core.governance.audit import cli_actor, record
+
+    settings = settings_from()
+    sessions = run(Store.for_settings(settings), output, min_rating)
+    record(settings, cli_actor(), "export", "conversations", str(output), {"sessions": len(sessions)})
+    console.print(f"wrote {output} from {len(sessions)} conversations (sources: {output.name}.sources.json)")
 
 
 @app.command()

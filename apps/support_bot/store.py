@@ -29,8 +29,10 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     create_engine,
+    delete,
     event,
     func,
+    inspect,
     select,
     update,
 )
@@ -45,11 +47,13 @@ from apps.support_bot.config import BotConfig, bot_home
 from core.config import Settings
 from core.data.pii import redact_pii
 from core.errors import ConfigError, InvalidRequestError, LLMEcoError
+from core.governance.sqlite import scrub
 
 ROLES = ("user", "assistant")
 ACTIONS = ("answer", "clarify", "handoff")
 TICKET_STATUSES = ("open", "resolved")
 MAX_SESSION_ID = 64
+ANON_PREFIX = "anon-"  # the session ids of anonymised conversations (llmeco data purge --anonymise)
 _SCHEMA_LOCK = 0x6C6C6D65636F  # PostgreSQL advisory lock: replicas starting together create the tables once
 
 
@@ -88,6 +92,7 @@ class _Conversation(_Base):
     kb: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(_UTC)
     updated_at: Mapped[datetime] = mapped_column(_UTC)
+    user_id: Mapped[str | None] = mapped_column(String(200), index=True)  # the customer, when the caller names one
 
 
 class _Message(_Base):
@@ -313,7 +318,14 @@ def _sqlite_engine(url: URL) -> Engine:
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
         cursor = dbapi_connection.cursor()
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000", "foreign_keys=ON"):
+        # secure_delete: deleted rows are overwritten on disk (llmeco data purge/forget)
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=NORMAL",
+            "busy_timeout=30000",
+            "foreign_keys=ON",
+            "secure_delete=ON",
+        ):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
@@ -337,6 +349,13 @@ def _available() -> Iterator[None]:
         ) from None
 
 
+def _add_user_column(conn: Any) -> None:
+    """Stores made before conversations had a user id get the column (create_all adds tables, not columns)."""
+    if "user_id" not in {c["name"] for c in inspect(conn).get_columns("conversations")}:
+        conn.execute(sql_text("ALTER TABLE conversations ADD COLUMN user_id VARCHAR(200)"))
+        conn.execute(sql_text("CREATE INDEX ix_conversations_user_id ON conversations (user_id)"))
+
+
 def _stored(text: str) -> str:
     """Free text as it is written: personal data redacted, NUL removed (PostgreSQL refuses it in text)."""
     return redact_pii(text.replace("\x00", ""))
@@ -347,6 +366,7 @@ class Store:
 
     def __init__(self, url: str) -> None:
         parsed = _parse_url(url)
+        self._url = url
         self._postgres = parsed.get_backend_name() == "postgresql"
         try:
             if self._postgres:
@@ -367,6 +387,7 @@ class Store:
                 if self._postgres:
                     conn.execute(select(func.pg_advisory_xact_lock(_SCHEMA_LOCK)))
                 _Base.metadata.create_all(conn)
+                _add_user_column(conn)
         except OperationalError as exc:
             engine.dispose()
             raise ConfigError(
@@ -394,7 +415,9 @@ class Store:
     def _insert(self, table: type[_Base]) -> Any:
         return (pg_insert if self._postgres else sqlite_insert)(table)
 
-    def _touch_conversation(self, session: Session, session_id: str, kb: str | None, now: datetime) -> None:
+    def _touch_conversation(
+        self, session: Session, session_id: str, kb: str | None, now: datetime, user_id: str | None = None
+    ) -> None:
         """Create the conversation if it is new (concurrent callers cannot collide) and mark it as active."""
         session.execute(
             self._insert(_Conversation)
@@ -402,6 +425,8 @@ class Store:
             .on_conflict_do_nothing(index_elements=["session_id"])
         )
         values: dict[str, Any] = {"updated_at": now, **({"kb": kb} if kb else {})}
+        if user_id:
+            values["user_id"] = user_id
         session.execute(update(_Conversation).where(_Conversation.session_id == session_id).values(**values))
 
     def new_session_id(self) -> str:
@@ -419,14 +444,18 @@ class Store:
         confidence: float | None = None,
         sources: list[dict] | None = None,
         latency_ms: float | None = None,
+        user_id: str | None = None,
     ) -> int:
-        """Store one turn (text redacted); returns its id, which feedback refers to."""
+        """Store one turn (text redacted); returns its id, which feedback refers to. ``user_id`` names the customer
+        the session belongs to (``llmeco data forget --user``)."""
         _check_session_id(session_id)
         _choice("role", role, ROLES)
         _choice("action", action, (*ACTIONS, None))
+        if user_id is not None and not 0 < len(user_id) <= 200:
+            raise InvalidRequestError("user_id must be a non-empty string of at most 200 characters")
         now = _now()
         with self._write() as session:
-            self._touch_conversation(session, session_id, kb, now)
+            self._touch_conversation(session, session_id, kb, now, user_id)
             row = _Message(
                 session_id=session_id,
                 role=role,
@@ -596,6 +625,112 @@ class Store:
             thumbs_down=ratings.get(-1, 0),
             open_tickets=open_tickets,
         )
+
+    # ----- data governance (core/governance): retention, forgetting, training export with lineage ---------------
+    def purge(self, before: datetime, anonymise: bool = False) -> dict[str, int]:
+        """Delete (or anonymise) every conversation last active before ``before``, with all rows of it in any table;
+        rows per table. Anonymised: a random ``anon-`` session id, no user id, free text redacted again (once: already
+        anonymised conversations are left as they are, unless deleting)."""
+        chosen = select(_Conversation.session_id).where(_Conversation.updated_at < before)
+        if anonymise:
+            chosen = chosen.where(_Conversation.session_id.not_like(f"{ANON_PREFIX}%"))
+        with self._write() as session:
+            ids = list(session.scalars(chosen))
+            counts = self._anonymise(session, ids) if anonymise else self._delete_sessions(session, ids)
+        scrub(self._engine)
+        return counts
+
+    def forget(self, session_id: str | None = None, user_id: str | None = None) -> tuple[dict[str, int], list[str]]:
+        """Delete one session, or every session of ``user_id``, from every table: (rows per table, session ids)."""
+        chosen = select(_Conversation.session_id).where(
+            _Conversation.session_id == session_id if session_id is not None else _Conversation.user_id == user_id
+        )
+        with self._write() as session:
+            ids = list(session.scalars(chosen))
+            counts = self._delete_sessions(session, ids)
+        scrub(self._engine)
+        return counts, ids
+
+    @staticmethod
+    def _session_rows() -> list[tuple[Any, Any]]:
+        """(table, column holding the session id or pointing at a row that holds it), dependents first, for every
+        table, including ones added later: a new table that stores a session's data is covered without a change."""
+        found = []
+        for table in reversed(_Base.metadata.sorted_tables):
+            if "session_id" in table.c:
+                found.append((table, None))
+            found += [
+                (table, fk)
+                for fk in table.foreign_keys
+                if fk.parent.name != "session_id" and "session_id" in fk.column.table.c
+            ]
+        return found
+
+    def _delete_sessions(self, session: Session, ids: list[str]) -> dict[str, int]:
+        counts = dict.fromkeys((table.name for table, _ in self._session_rows()), 0)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for table, fk in self._session_rows():
+                if fk is None:
+                    where = table.c.session_id.in_(chunk)
+                else:
+                    parent = fk.column.table
+                    where = fk.parent.in_(select(fk.column).where(parent.c.session_id.in_(chunk)))
+                removed = session.execute(delete(table).where(where)).rowcount
+                counts[table.name] = counts.get(table.name, 0) + removed
+        return counts
+
+    def _anonymise(self, session: Session, ids: list[str]) -> dict[str, int]:
+        counts = dict.fromkeys((table.name for table, _ in self._session_rows()), 0)
+        for old in ids:
+            conversation = session.get(_Conversation, old)
+            new = f"{ANON_PREFIX}{uuid.uuid4().hex}"
+            session.add(
+                _Conversation(
+                    session_id=new, kb=conversation.kb, created_at=conversation.created_at,
+                    updated_at=conversation.updated_at, user_id=None,
+                )
+            )  # fmt: skip
+            session.flush()
+            for table, fk in self._session_rows():
+                texts = [c for c in table.c if isinstance(c.type, Text)]
+                if fk is None:
+                    where = table.c.session_id == (new if table is _Conversation.__table__ else old)
+                else:
+                    where = fk.parent.in_(select(fk.column).where(fk.column.table.c.session_id.in_((old, new))))
+                rows = session.execute(select(table.primary_key.columns[0], *texts).where(where)).all()
+                for key, *values in rows:
+                    changes = {c.name: redact_pii(v) for c, v in zip(texts, values, strict=True) if v}
+                    if fk is None and table is not _Conversation.__table__:
+                        changes["session_id"] = new
+                    if changes:
+                        session.execute(update(table).where(table.primary_key.columns[0] == key).values(**changes))
+                counts[table.name] = counts.get(table.name, 0) + len(rows)
+            session.delete(conversation)
+        return counts
+
+    def rated_answers(self, min_rating: int = 1) -> list[tuple[str, str, str]]:
+        """(session id, customer question, bot answer) for every reply rated at least ``min_rating``, oldest first:
+        conversations worth training on."""
+        reply, prior, question = _Message, aliased(_Message), aliased(_Message)
+        asked = (
+            select(func.max(prior.id))
+            .where(prior.session_id == reply.session_id, prior.role == "user", prior.id < reply.id)
+            .scalar_subquery()
+        )
+        query = (
+            select(reply.session_id, question.text, reply.text)
+            .join(_Feedback, _Feedback.message_id == reply.id)
+            .join(question, question.id == asked)
+            .where(_Feedback.rating >= min_rating)
+            .order_by(reply.id)
+        )
+        with self._read() as session:
+            return [tuple(row) for row in session.execute(query)]
+
+    def database_url(self) -> str | None:
+        """The PostgreSQL URL a backup dumps (None for SQLite: its file is under LLMECO_HOME)."""
+        return self._url if self._postgres else None
 
     def close(self) -> None:
         self._engine.dispose()

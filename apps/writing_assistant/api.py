@@ -19,12 +19,15 @@ from pydantic import BaseModel, Field
 
 from apps.writing_assistant.checks import check
 from apps.writing_assistant.export import FORMATS, read_document, to_docx, to_markdown, to_txt
+from apps.writing_assistant.governance import DocumentData
 from apps.writing_assistant.readability import readability
 from apps.writing_assistant.store import DocumentStore, NotFoundError
 from apps.writing_assistant.suggestions import Suggestion, apply_suggestions
 from apps.writing_assistant.templates import load_templates
 from apps.writing_assistant.writer import Brief, Writer
 from core.errors import LLMEcoError
+from core.governance.audit import AuditLog
+from core.governance.retention import start_schedule
 from core.serving.guard import SQL_INTEGER, Guard, collect_keys, validation_error
 
 MAX_UPLOAD = 20 * 1024 * 1024
@@ -141,6 +144,8 @@ def create_api(writer: Writer, store: DocumentStore | None = None) -> FastAPI:
     )
 
     api.add_exception_handler(RequestValidationError, validation_error)
+    audit = AuditLog.for_settings(writer.settings)
+    start_schedule(writer.settings, [DocumentData(store)])  # retention, when governance.retention_days is set
 
     @api.exception_handler(LLMEcoError)
     def _user_error(request: Request, exc: LLMEcoError) -> JSONResponse:
@@ -235,7 +240,8 @@ def create_api(writer: Writer, store: DocumentStore | None = None) -> FastAPI:
         return store.create(file.filename or "upload", text, detect_language(text), None, "uploaded").to_dict()
 
     @api.get("/api/documents/{doc_id}")
-    def document(doc_id: RowId) -> dict:
+    def document(doc_id: RowId, request: Request) -> dict:
+        audit.request(request, "read", "document", doc_id)
         return store.get(doc_id).to_dict()
 
     @api.post("/api/documents/{doc_id}/versions")
@@ -243,7 +249,8 @@ def create_api(writer: Writer, store: DocumentStore | None = None) -> FastAPI:
         return store.save(doc_id, body.text, body.note).to_dict()
 
     @api.get("/api/documents/{doc_id}/versions")
-    def versions(doc_id: RowId) -> list[dict]:
+    def versions(doc_id: RowId, request: Request) -> list[dict]:
+        audit.request(request, "read", "document", doc_id, {"versions": True})
         return [v.to_dict() for v in store.versions(doc_id)]
 
     @api.post("/api/documents/{doc_id}/undo")
@@ -256,8 +263,9 @@ def create_api(writer: Writer, store: DocumentStore | None = None) -> FastAPI:
         return {"deleted": doc_id}
 
     @api.post("/api/documents/{doc_id}/export")
-    def export(doc_id: RowId, body: ExportIn) -> Response:
+    def export(doc_id: RowId, body: ExportIn, request: Request) -> Response:
         """md / txt of the current version; docx with the accepted suggestions as tracked changes."""
+        audit.request(request, "export", "document", doc_id, {"format": body.format})
         doc = store.get(doc_id)
         if body.format not in FORMATS:
             raise HTTPException(400, f"format must be one of {', '.join(FORMATS)}")

@@ -274,6 +274,12 @@ def _store():
     return DocumentStore.for_settings(writer_settings())
 
 
+def _audit(action: str, doc_id: int, detail: dict | None = None) -> None:
+    from core.governance.audit import cli_actor, record
+
+    record(writer_settings(), cli_actor(), action, "document", str(doc_id), detail)
+
+
 @docs_app.command("list")
 def docs_list(as_json: bool = JSON) -> None:
     rows = _store().list()
@@ -303,12 +309,14 @@ def docs_add(
 def docs_show(doc_id: int, version: int | None = typer.Option(None, "--version", "-v"), as_json: bool = JSON) -> None:
     store = _store()
     result = store.version(doc_id, version).to_dict() if version else store.get(doc_id).to_dict()
+    _audit("read", doc_id)
     emit(result, as_json)
 
 
 @docs_app.command("history")
 def docs_history(doc_id: int, as_json: bool = JSON) -> None:
     versions = _store().versions(doc_id)
+    _audit("read", doc_id, {"versions": True})
     if as_json:
         emit([v.to_dict() for v in versions], True)
         return
@@ -342,6 +350,7 @@ def docs_export(
         output.write_bytes(to_docx(first, changes, [c.id for c in changes], doc.title))
     else:
         output.write_text((to_markdown if fmt == "md" else to_txt)(doc.text, doc.title), encoding="utf-8")
+    _audit("export", doc_id, {"format": fmt})
     console.print(f"wrote {output}")
 
 

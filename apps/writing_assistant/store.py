@@ -18,7 +18,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from apps.writing_assistant.config import WriterConfig, writer_home
 from apps.writing_assistant.textutil import LANGUAGES
 from core.config import Settings
+from core.data.pii import redact_pii
 from core.errors import InvalidRequestError
+from core.governance.sqlite import scrub
 
 
 class NotFoundError(InvalidRequestError):
@@ -223,6 +225,28 @@ class DocumentStore:
             for v in session.scalars(select(_Version).where(_Version.document_id == doc_id)):
                 session.delete(v)
             session.delete(doc)
+
+    def purge(self, before: datetime, anonymise: bool = False) -> dict[str, int]:
+        """Documents last changed before ``before``: deleted with every version (overwritten on disk), or anonymised
+        (personal data redacted from titles and every version). Rows per table."""
+        old = select(_Document.id).where(
+            _Document.updated_at < before.astimezone(timezone.utc).isoformat("T", "seconds")
+        )
+        with self._session() as session:
+            ids = list(session.scalars(old))
+            versions = session.scalars(select(_Version).where(_Version.document_id.in_(ids))).all()
+            for v in versions:
+                if anonymise:
+                    v.text, v.note = redact_pii(v.text), redact_pii(v.note)
+                else:
+                    session.delete(v)
+            for doc in session.scalars(select(_Document).where(_Document.id.in_(ids))):
+                if anonymise:
+                    doc.title = redact_pii(doc.title)
+                else:
+                    session.delete(doc)
+        scrub(self._engine)
+        return {"documents": len(ids), "versions": len(versions)}
 
     def _doc(self, session: Session, doc_id: int) -> _Document:
         doc = session.get(_Document, doc_id)

@@ -16,6 +16,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -110,6 +111,22 @@ def _run(command: list[str], env: dict[str, str], what: str) -> None:
         raise ConfigError(f"{what} failed: {done.stderr.strip() or done.stdout.strip()}")
 
 
+def _pg_restore(url: str, dump: Path, name: str) -> None:
+    """Replace the database's objects by the dump's, except the audit log's (it may share the database): the log
+    only ever grows, a restore must not roll it back."""
+    args, env = _pg_args(url)
+    tool = _pg_tool("pg_restore")
+    listing = subprocess.run([tool, "-l", str(dump)], capture_output=True, text=True, env=env)
+    if listing.returncode:
+        raise BackupError(f"{dump} is not a PostgreSQL dump pg_restore can read: {listing.stderr.strip()}")
+    kept = [line for line in listing.stdout.splitlines() if "audit_log" not in line]
+    with tempfile.NamedTemporaryFile("w", suffix=".list") as contents:
+        contents.write("\n".join(kept) + "\n")
+        contents.flush()
+        command = [tool, "--clean", "--if-exists", "--no-owner", "--single-transaction", "-L", contents.name, *args]
+        _run([*command, str(dump)], env, f"pg_restore of {name}")
+
+
 def backup(settings: Settings, output: Path, stores: Sequence[DataStore] = (), actor: str = "system") -> BackupSummary:
     """Copy ``$LLMECO_HOME`` and dump the stores' PostgreSQL databases into ``output`` (new or empty)."""
     output = Path(output).expanduser()
@@ -118,6 +135,8 @@ def backup(settings: Settings, output: Path, stores: Sequence[DataStore] = (), a
     home = settings.home
     if not home.is_dir():
         raise InvalidRequestError(f"LLMECO_HOME {home} does not exist: nothing to back up")
+    if output.resolve().is_relative_to(home.resolve()):
+        raise InvalidRequestError(f"{output} is inside LLMECO_HOME ({home}); back up to a folder outside it")
     files: dict[str, dict] = {}
     for rel in _home_files(home):
         source, target = home / rel, output / "home" / rel
@@ -213,9 +232,7 @@ def restore(settings: Settings, folder: Path, stores: Sequence[DataStore] = (), 
             target.with_name(target.name + side).unlink(missing_ok=True)
         tmp.replace(target)
     for name, rel in manifest["databases"].items():
-        args, env = _pg_args(by_store[name].database_url())
-        command = [_pg_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "--single-transaction", *args]
-        _run([*command, str(folder / rel)], env, f"pg_restore of {name}")
+        _pg_restore(by_store[name].database_url(), folder / rel, name)
     AuditLog.for_settings(settings).record(
         actor, "restore", "data", str(folder), {"created": manifest["created"], "files": len(manifest["files"])}
     )
