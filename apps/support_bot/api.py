@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from apps.support_bot.bot import SupportBot
 from apps.support_bot.governance import BotData
 from apps.support_bot.kb.types import KBError
+from apps.support_bot.learning import Learning
 from apps.support_bot.store import NotFoundError
 from core.errors import LLMEcoError
 from core.governance.audit import AuditLog
@@ -48,8 +49,20 @@ class FeedbackIn(BaseModel):
 
 
 class ResolveIn(BaseModel):
-    note: str = ""
+    note: str = Field("", description="Internal note on how it was resolved.")
     agent: str | None = None
+    reply: str | None = Field(
+        None, description="What the agent answered the customer: becomes a suggestion for the knowledge base."
+    )
+
+
+class ApproveIn(BaseModel):
+    """The reviewer's edits; omitted fields keep the suggestion's values."""
+
+    question: str | None = Field(None, max_length=2000)
+    answer: str | None = Field(None, max_length=8000, description="A new FAQ entry's answer.")
+    entry_id: str | None = Field(None, description="The FAQ entry a paraphrase belongs to.")
+    label: str | None = Field(None, description="An intent example's label.")
 
 
 def create_api(bot: SupportBot, *, api_key: str | None = None, max_upload_mb: int | None = None) -> FastAPI:
@@ -62,6 +75,7 @@ def create_api(bot: SupportBot, *, api_key: str | None = None, max_upload_mb: in
         version="1.0",
     )
     max_upload = max_upload_mb * 1024 * 1024
+    learning = Learning(bot)
     api.add_middleware(
         Guard,
         keys=collect_keys(bot.settings.api_keys, key),
@@ -116,7 +130,10 @@ def create_api(bot: SupportBot, *, api_key: str | None = None, max_upload_mb: in
 
     @api.post("/api/feedback")
     def feedback(body: FeedbackIn) -> dict:
-        return {"id": bot.store.add_feedback(body.message_id, body.rating, body.comment)}
+        feedback_id = bot.store.add_feedback(body.message_id, body.rating, body.comment)
+        if body.rating == -1:
+            learning.from_feedback(body.message_id)
+        return {"id": feedback_id}
 
     @api.get("/api/kb/sources")
     def kb_sources() -> list[dict]:
@@ -171,7 +188,30 @@ def create_api(bot: SupportBot, *, api_key: str | None = None, max_upload_mb: in
 
     @api.post("/api/handoff/tickets/{ticket_id}/resolve")
     def resolve(ticket_id: RowId, body: ResolveIn) -> dict:
-        return bot.store.resolve_ticket(ticket_id, body.note, body.agent).to_dict()
+        """Close a ticket; with ``reply``, the answer given to the customer becomes suggestions (``suggestions``)."""
+        ticket = bot.store.resolve_ticket(ticket_id, body.note, body.agent, reply=body.reply)
+        added = learning.from_ticket(ticket, body.reply) if body.reply and body.reply.strip() else []
+        return {**ticket.to_dict(), "suggestions": [s.to_dict() for s in added]}
+
+    @api.get("/api/suggestions")
+    def suggestions(status: Literal["pending", "approved", "rejected", "all"] = "pending") -> list[dict]:
+        """The review queue: new FAQ entries, paraphrases of existing ones and intent examples."""
+        return [s.to_dict() for s in bot.store.suggestions(None if status == "all" else status)]
+
+    @api.post("/api/suggestions/refresh")
+    def suggestions_refresh() -> list[dict]:
+        """Suggestions from replied tickets and thumbs-down replies that have none yet (the ones added)."""
+        return [s.to_dict() for s in learning.refresh()]
+
+    @api.post("/api/suggestions/{suggestion_id}/approve")
+    def suggestion_approve(suggestion_id: RowId, body: ApproveIn) -> dict:
+        """Approve with edits: FAQ entries and paraphrases are answered from at once; intent examples wait for
+        ``llmeco bot retrain``."""
+        return learning.approve(suggestion_id, **body.model_dump(), background=True).to_dict()
+
+    @api.post("/api/suggestions/{suggestion_id}/reject")
+    def suggestion_reject(suggestion_id: RowId) -> dict:
+        return learning.reject(suggestion_id).to_dict()
 
     @api.get("/api/analytics")
     def analytics(days: int = 30) -> dict:

@@ -313,14 +313,114 @@ def export_training(
 @app.command()
 def resolve(
     ticket_id: int = typer.Argument(...),
-    note: str = typer.Option("", "--note"),
+    note: str = typer.Option("", "--note", help="Internal note on how it was resolved."),
     agent: str | None = typer.Option(None, "--agent"),
+    reply: str | None = typer.Option(
+        None, "--reply", help="What you answered the customer: becomes a suggestion for the knowledge base."
+    ),
+    kb: str | None = KB_OPTION,
 ) -> None:
-    """Mark a handoff ticket resolved."""
+    """Mark a handoff ticket resolved; with --reply, queue what the bot can learn from it."""
     from apps.support_bot.store import Store
 
-    t = Store.for_settings(settings_from()).resolve_ticket(ticket_id, note, agent)
+    if reply is None:
+        t = Store.for_settings(settings_from()).resolve_ticket(ticket_id, note, agent)
+        console.print(f"ticket #{t.id} {t.status}")
+        return
+    from apps.support_bot.learning import Learning
+
+    bot = open_bot(bot_settings(kb))
+    t = bot.store.resolve_ticket(ticket_id, note, agent, reply=reply)
     console.print(f"ticket #{t.id} {t.status}")
+    _print_suggestions(Learning(bot).from_ticket(t, reply), title="suggested")
+
+
+suggestions_app = typer.Typer(help="The review queue of what the bot learns from handoffs and thumbs-down replies.")
+app.add_typer(suggestions_app, name="suggestions")
+
+
+def _print_suggestions(found: list, title: str = "suggestions", as_json: bool = False) -> None:
+    if as_json:
+        print(json.dumps([s.to_dict() for s in found], ensure_ascii=False))
+        return
+    table = Table("#", "kind", "status", "question", "answer / entry / label", "from", title=title)
+    for s in found:
+        target = {"faq": s.answer or "(no answer yet)", "paraphrase": s.entry_id, "intent": s.label}[s.kind]
+        table.add_row(str(s.id), s.kind, s.status, s.question[:60], (target or "")[:60], s.origin)
+    console.print(table)
+
+
+@suggestions_app.command("list")
+def suggestions_list(
+    status: str = typer.Option("pending", "--status", help="pending | approved | rejected | all"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The suggestions waiting for review (or those with another status)."""
+    from apps.support_bot.store import Store
+
+    _print_suggestions(
+        Store.for_settings(settings_from()).suggestions(None if status == "all" else status), as_json=as_json
+    )
+
+
+@suggestions_app.command("refresh")
+def suggestions_refresh(kb: str | None = KB_OPTION, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Make suggestions from every replied ticket and thumbs-down reply that has none yet."""
+    from apps.support_bot.learning import Learning
+
+    _print_suggestions(Learning(open_bot(bot_settings(kb))).refresh(), title="new suggestions", as_json=as_json)
+
+
+@suggestions_app.command("approve")
+def suggestions_approve(
+    suggestion_id: int = typer.Argument(...),
+    question: str | None = typer.Option(None, "--question", help="Edit the question."),
+    answer: str | None = typer.Option(None, "--answer", help="Edit (or write) a new FAQ entry's answer."),
+    entry: str | None = typer.Option(None, "--entry", help="Edit the FAQ entry a paraphrase belongs to."),
+    label: str | None = typer.Option(None, "--label", help="Edit an intent example's label."),
+    kb: str | None = KB_OPTION,
+) -> None:
+    """Approve a suggestion (with edits): FAQ entries and paraphrases go into the knowledge base at once, intent
+    examples into the next `llmeco bot retrain`."""
+    from apps.support_bot.learning import Learning
+
+    s = Learning(open_bot(bot_settings(kb))).approve(
+        suggestion_id, question=question, answer=answer, entry_id=entry, label=label
+    )
+    where = "the intent data (run `llmeco bot retrain`)" if s.kind == "intent" else f"knowledge base {s.kind}"
+    console.print(f"[green]approved[/green] #{s.id} ({s.kind}): added to {where}")
+
+
+@suggestions_app.command("reject")
+def suggestions_reject(suggestion_id: int = typer.Argument(...)) -> None:
+    """Reject a suggestion: nothing is learned from it."""
+    from apps.support_bot.store import Store
+
+    s = Store.for_settings(settings_from()).review_suggestion(suggestion_id, "rejected")
+    console.print(f"rejected #{s.id} ({s.kind})")
+
+
+@app.command()
+def retrain(
+    kb: str | None = KB_OPTION,
+    calibration_data: Path | None = typer.Option(
+        None, "--calibration-data", help="Also recalibrate on labelled questions (JSONL, e.g. policy_val.jsonl)."
+    ),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Retrain the intent model with the approved intent examples and recalibrate the thresholds."""
+    from apps.support_bot.learning import Learning
+
+    bot = open_bot(bot_settings(kb))
+    with console.status("retraining the intent model ..."):
+        report = Learning(bot).retrain(calibration_data)
+    if as_json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False))
+        return
+    console.print(
+        f"[green]retrained[/green] on {report.train_rows} examples ({report.learned_examples} learned) in "
+        f"{report.seconds:.0f} s: {report.folder}"
+    )
 
 
 @app.command()

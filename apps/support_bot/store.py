@@ -142,6 +142,71 @@ class _Ticket(_Base):
     agent: Mapped[str | None] = mapped_column(String(200))
 
 
+# ----- learning loop (apps/support_bot/learning.py): agents' replies and the review queue of suggestions ---------
+SUGGESTION_KINDS = ("faq", "paraphrase", "intent")
+SUGGESTION_STATUSES = ("pending", "approved", "rejected")
+
+
+class _TicketReply(_Base):
+    """What the agent answered the customer when resolving a ticket (the answer a new FAQ entry is made from)."""
+
+    __tablename__ = "ticket_replies"
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(_UTC)
+
+
+class _Suggestion(_Base):
+    __tablename__ = "suggestions"
+    # One suggestion of each kind per origin, so refreshing the queue never duplicates one.
+    __table_args__ = (Index("uq_suggestions_origin_kind", "origin", "kind", unique=True),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    origin: Mapped[str] = mapped_column(String(64))  # "ticket:ID" | "feedback:MESSAGE_ID"
+    session_id: Mapped[str] = mapped_column(ForeignKey("conversations.session_id"), index=True)
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str | None] = mapped_column(Text)  # faq: the answer to add
+    entry_id: Mapped[str | None] = mapped_column(String(200))  # paraphrase: the FAQ entry it is another wording of
+    label: Mapped[str | None] = mapped_column(String(100))  # intent: the example's label
+    lang: Mapped[str] = mapped_column(String(8))
+    note: Mapped[str | None] = mapped_column(Text)  # why it was suggested
+    created_at: Mapped[datetime] = mapped_column(_UTC)
+    reviewed_at: Mapped[datetime | None] = mapped_column(_UTC)
+
+
+@dataclass
+class Suggestion:
+    id: int
+    kind: str  # faq | paraphrase | intent
+    status: str  # pending | approved | rejected
+    origin: str
+    session_id: str
+    question: str
+    answer: str | None
+    entry_id: str | None
+    label: str | None
+    lang: str
+    note: str | None
+    created_at: datetime
+    reviewed_at: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "created_at": _iso(self.created_at), "reviewed_at": _iso(self.reviewed_at)}
+
+
+@dataclass
+class Disliked:
+    """A thumbs-down reply with the customer question it answered."""
+
+    message_id: int
+    session_id: str
+    question: str
+    answer: str
+    intent: str | None
+    confidence: float | None
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -279,6 +344,10 @@ def _ticket(row: _Ticket) -> Ticket:
         resolution=row.resolution,
         agent=row.agent,
     )
+
+
+def _suggestion(row: _Suggestion) -> Suggestion:
+    return Suggestion(**{c.key: getattr(row, c.key) for c in _Suggestion.__table__.columns})
 
 
 def _choice(name: str, value: str | None, allowed: tuple[str, ...]) -> None:
@@ -553,7 +622,11 @@ class Store:
             raise NotFoundError(f"no ticket with id {ticket_id}; list them with the tickets API")
         return row
 
-    def resolve_ticket(self, ticket_id: int, note: str = "", agent: str | None = None) -> Ticket:
+    def resolve_ticket(
+        self, ticket_id: int, note: str = "", agent: str | None = None, reply: str | None = None
+    ) -> Ticket:
+        """Close a ticket; ``reply`` is what the agent answered the customer, which the learning loop turns into a
+        suggested FAQ entry or paraphrase."""
         with self._write() as session:
             row = self._get_ticket(session, ticket_id)
             if row.status != "open":
@@ -562,8 +635,110 @@ class Store:
             row.resolved_at = _now()
             row.resolution = _stored(note)
             row.agent = _stored(agent) if agent else None
+            if reply and reply.strip():
+                session.add(_TicketReply(ticket_id=ticket_id, text=_stored(reply.strip()), created_at=row.resolved_at))
             session.flush()
             return _ticket(row)
+
+    # ----- learning loop ----------------------------------------------------------------------------------------
+    def ticket_reply(self, ticket_id: int) -> str | None:
+        """The agent's reply stored when the ticket was resolved (None without one)."""
+        with self._read() as session:
+            self._get_ticket(session, ticket_id)
+            return session.scalar(select(_TicketReply.text).where(_TicketReply.ticket_id == ticket_id))
+
+    def replied_tickets(self) -> list[tuple[Ticket, str]]:
+        """Resolved tickets that carry an agent reply, oldest first."""
+        query = select(_Ticket, _TicketReply.text).join(_TicketReply, _TicketReply.ticket_id == _Ticket.id)
+        with self._read() as session:
+            return [(_ticket(t), text) for t, text in session.execute(query.order_by(_Ticket.id))]
+
+    def disliked(self, message_id: int | None = None) -> list[Disliked]:
+        """Thumbs-down replies (or the one ``message_id``, if thumbs-down) with the question each answered."""
+        reply, prior = _Message, aliased(_Message)
+        asked = (
+            select(func.max(prior.id))
+            .where(prior.session_id == reply.session_id, prior.role == "user", prior.id < reply.id)
+            .scalar_subquery()
+        )
+        question = aliased(_Message)
+        query = (
+            select(reply, question)
+            .join(_Feedback, _Feedback.message_id == reply.id)
+            .join(question, question.id == asked)
+            .where(_Feedback.rating == -1)
+            .order_by(reply.id)
+        )
+        if message_id is not None:
+            query = query.where(reply.id == message_id)
+        with self._read() as session:
+            return [
+                Disliked(r.id, r.session_id, q.text, r.text, q.intent, q.confidence) for r, q in session.execute(query)
+            ]
+
+    def add_suggestions(self, rows: list[dict[str, Any]]) -> list[Suggestion]:
+        """Queue suggestions (fields of ``Suggestion`` without id/status/times); one of each kind per origin:
+        a row whose origin already has that kind is skipped. Returns those added."""
+        added = []
+        with self._write() as session:
+            for row in rows:
+                _choice("kind", row.get("kind"), SUGGESTION_KINDS)
+                exists = session.scalar(
+                    select(_Suggestion.id).where(_Suggestion.origin == row["origin"], _Suggestion.kind == row["kind"])
+                )
+                if exists is not None:
+                    continue
+                texts = {k: _stored(row[k]) if row.get(k) else None for k in ("question", "answer", "note")}
+                item = _Suggestion(**{**row, **texts, "status": "pending", "created_at": _now()})
+                session.add(item)
+                session.flush()
+                added.append(_suggestion(item))
+        return added
+
+    def suggestions(self, status: str | None = "pending") -> list[Suggestion]:
+        """The review queue (or every suggestion with status None), oldest first."""
+        _choice("status", status, (*SUGGESTION_STATUSES, None))
+        query = select(_Suggestion).order_by(_Suggestion.id)
+        if status is not None:
+            query = query.where(_Suggestion.status == status)
+        with self._read() as session:
+            return [_suggestion(row) for row in session.scalars(query)]
+
+    def suggestion(self, suggestion_id: int) -> Suggestion:
+        with self._read() as session:
+            return _suggestion(self._get_suggestion(session, suggestion_id))
+
+    def _get_suggestion(self, session: Session, suggestion_id: int) -> _Suggestion:
+        row = session.get(_Suggestion, suggestion_id)
+        if row is None:
+            raise NotFoundError(f"no suggestion with id {suggestion_id}; list them with `llmeco bot suggestions list`")
+        return row
+
+    def review_suggestion(self, suggestion_id: int, status: str, **edits: str | None) -> Suggestion:
+        """Approve or reject a pending suggestion, with the reviewer's edits (question, answer, entry_id, label)."""
+        _choice("status", status, SUGGESTION_STATUSES[1:])
+        with self._write() as session:
+            row = self._get_suggestion(session, suggestion_id)
+            if row.status != "pending":
+                raise InvalidRequestError(f"suggestion {suggestion_id} was already {row.status}")
+            for key, value in edits.items():
+                if value is not None:
+                    setattr(row, key, _stored(value) if key in ("question", "answer") else value)
+            row.status, row.reviewed_at = status, _now()
+            session.flush()
+            return _suggestion(row)
+
+    def replies(self, days: int = 30) -> list[tuple[datetime, str, float | None]]:
+        """(time, action, intent confidence) of every reply in the last ``days`` UTC days, oldest first: the
+        portal's monitoring page plots them per day."""
+        since = datetime.combine(_now().date() - timedelta(days=days - 1), time(), timezone.utc)
+        with self._read() as session:
+            rows = session.execute(
+                select(_Message.created_at, _Message.action, _Message.confidence)
+                .where(_Message.created_at >= since, _Message.role == "assistant", _Message.action.is_not(None))
+                .order_by(_Message.id)
+            ).all()
+        return [tuple(r) for r in rows]
 
     def stats(self, days: int = 30, top: int = 10) -> Stats:
         """Activity over the last ``days`` UTC days (today included), with the ``top`` most frequent questions the

@@ -10,6 +10,7 @@ import gradio as gr
 
 from apps.support_bot import analytics
 from apps.support_bot.bot import SupportBot
+from apps.support_bot.learning import Learning
 from core.config import Settings
 from core.errors import LLMEcoError
 
@@ -139,6 +140,8 @@ def _chat_tab(bot: SupportBot) -> None:
             return "Feedback works on the bot's answers."
         liked = data.liked is True or data.liked == "like"
         bot.store.add_feedback(message_id, 1 if liked else -1)
+        if not liked:
+            Learning(bot).from_feedback(message_id)
         return "Thanks for the feedback! 感谢反馈！"
 
     chatbot.like(feedback, [ids], [status], api_name=False)
@@ -246,7 +249,8 @@ def _queue_tab(bot: SupportBot) -> None:
     )
     with gr.Row():
         ticket_id = gr.Number(label="Ticket #", precision=0, scale=1)
-        note = gr.Textbox(label="Resolution note", scale=3)
+        note = gr.Textbox(label="Resolution note", scale=2)
+        reply = gr.Textbox(label="Reply to the customer (the bot learns from it)", scale=3, elem_id="queue-reply")
         resolve = gr.Button("Resolve 解决", variant="primary", scale=1)
     transcript = gr.Markdown()
 
@@ -260,11 +264,13 @@ def _queue_tab(bot: SupportBot) -> None:
         lines = [f"**{m['role']}**: {m['text']}" for m in t.transcript]
         return f"#### Ticket #{t.id} — {t.reason}\n\n" + "\n\n".join(lines)
 
-    def do_resolve(number, text, current):
+    def do_resolve(number, text, answer, current):
         if not number:
             raise gr.Error("Enter a ticket number.")
         try:
-            bot.store.resolve_ticket(int(number), text or "")
+            ticket = bot.store.resolve_ticket(int(number), text or "", reply=answer)
+            if (answer or "").strip():
+                Learning(bot).from_ticket(ticket, answer)
         except LLMEcoError as exc:
             raise gr.Error(str(exc)) from None
         return _table(rows(current), headers), show(number)
@@ -272,7 +278,81 @@ def _queue_tab(bot: SupportBot) -> None:
     refresh.click(lambda s: _table(rows(s), headers), [status], [table], api_name=False)
     status.change(lambda s: _table(rows(s), headers), [status], [table], api_name=False)
     ticket_id.change(show, [ticket_id], [transcript], api_name=False)
-    resolve.click(do_resolve, [ticket_id, note, status], [table, transcript], api_name=False)
+    resolve.click(do_resolve, [ticket_id, note, reply, status], [table, transcript], api_name=False)
+
+
+def _suggestions_tab(bot: SupportBot) -> None:
+    """The review queue: approve (after editing) or reject what the bot learned from handoffs and ratings."""
+    learning = Learning(bot)
+    headers = ["#", "kind", "question", "answer / FAQ entry / intent", "from", "note"]
+
+    def rows(status: str) -> dict:
+        found = bot.store.suggestions(None if status == "all" else status)
+        data = [
+            [
+                s.id,
+                s.kind,
+                s.question,
+                {"faq": s.answer, "paraphrase": s.entry_id, "intent": s.label}[s.kind] or "",
+                s.origin,
+                s.note or "",
+            ]
+            for s in found
+        ]
+        return _table(data, headers)
+
+    with gr.Row():
+        status = gr.Radio(["pending", "approved", "rejected", "all"], value="pending", label="Suggestions", scale=3)
+        refresh = gr.Button("Refresh 刷新", scale=1, elem_id="suggestions-refresh")
+    table = gr.Dataframe(value=rows("pending"), label="Review queue 待审核", interactive=False, elem_id="suggestions")
+    with gr.Row():
+        number = gr.Number(label="Suggestion #", precision=0, scale=1, elem_id="suggestion-id")
+        question = gr.Textbox(label="Question", scale=3, elem_id="suggestion-question")
+        target = gr.Textbox(label="Answer / FAQ entry id / intent label", scale=4, elem_id="suggestion-target")
+    with gr.Row():
+        approve = gr.Button("Approve 通过", variant="primary", elem_id="suggestion-approve")
+        reject = gr.Button("Reject 拒绝", variant="stop", elem_id="suggestion-reject")
+    result = gr.Markdown(elem_id="suggestion-result")
+
+    def load(n):
+        if not n:
+            return "", ""
+        try:
+            s = bot.store.suggestion(int(n))
+        except LLMEcoError as exc:
+            raise gr.Error(str(exc)) from None
+        return s.question, {"faq": s.answer, "paraphrase": s.entry_id, "intent": s.label}[s.kind] or ""
+
+    def do_approve(n, q, value, current):
+        if not n:
+            raise gr.Error("Enter a suggestion number.")
+        try:
+            kind = bot.store.suggestion(int(n)).kind
+            field = {"faq": "answer", "paraphrase": "entry_id", "intent": "label"}[kind]
+            s = learning.approve(int(n), question=q or None, background=True, **{field: value or None})
+        except LLMEcoError as exc:
+            raise gr.Error(str(exc)) from None
+        where = "waits for `llmeco bot retrain`" if s.kind == "intent" else "is in the knowledge base"
+        return rows(current), f"Approved #{s.id} ({s.kind}): it {where}."
+
+    def do_reject(n, current):
+        if not n:
+            raise gr.Error("Enter a suggestion number.")
+        try:
+            s = learning.reject(int(n))
+        except LLMEcoError as exc:
+            raise gr.Error(str(exc)) from None
+        return rows(current), f"Rejected #{s.id}."
+
+    def do_refresh(current):
+        added = learning.refresh()
+        return rows(current), f"{len(added)} new suggestion(s)."
+
+    refresh.click(do_refresh, [status], [table, result], api_name=False)
+    status.change(rows, [status], [table], api_name=False)
+    number.change(load, [number], [question, target], api_name=False)
+    approve.click(do_approve, [number, question, target, status], [table, result], api_name=False)
+    reject.click(do_reject, [number, status], [table, result], api_name=False)
 
 
 def _analytics_tab(bot: SupportBot) -> None:
@@ -311,6 +391,8 @@ def components(bot: SupportBot) -> None:
             _kb_tab(bot)
         with gr.Tab("Handoff queue 人工队列", elem_id="tab-queue"):
             _queue_tab(bot)
+        with gr.Tab("Suggestions 学习建议", elem_id="tab-suggestions"):
+            _suggestions_tab(bot)
         with gr.Tab("Analytics 统计"):
             _analytics_tab(bot)
 
