@@ -1,8 +1,9 @@
 """The support bot's learning loop, measured: replay questions the demo bot handles badly, hand each one to a
 person, resolve the tickets as an agent would (``benchmarks/data/support_bot_learning.jsonl``: 36 questions, 18 EN
-and 18 ZH; 24 on topics the demo KB does not cover, 12 covered but worded unlike its FAQ, answered with the FAQ's
-own text as agents paste canned answers), approve every suggestion as made, retrain the intent model and
-recalibrate. Scored on a held-out paraphrase of each question (different wording than the replayed one):
+and 18 ZH; 26 on topics the demo KB does not cover, answered in the agent's own words, and 10 that an FAQ covers but
+worded unlike it, answered with the FAQ's text as agents paste canned answers), approve every suggestion as made,
+retrain the intent model and recalibrate. Scored on a held-out paraphrase of each question (worded unlike the
+replayed one):
 
 - answer rate: the bot answers (rather than clarifying or handing over);
 - accuracy: it answers with the right entry (the learned one, or the FAQ the agent's reply came from);
@@ -149,7 +150,7 @@ def main() -> None:
         approved[s.kind] = approved.get(s.kind, 0) + 1
     bot.refresh()
     learned = [
-        {("learned-%d" % s.id) if s.kind == "faq" else s.entry_id for s in r["suggestions"] if s.kind != "intent"}
+        {f"learned-{s.id}" if s.kind == "faq" else s.entry_id for s in r["suggestions"] if s.kind != "intent"}
         for r in replayed
     ]
     expected = [k | n for k, n in zip(known, learned, strict=True)]
