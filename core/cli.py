@@ -165,9 +165,8 @@ def serve(
     engine: str | None = typer.Option(None, "--engine", "-e", help="auto | transformers | llamacpp | remote"),
 ) -> None:
     """Start the OpenAI-compatible API server (/v1/chat/completions, /v1/embeddings, /metrics, ...)."""
-    import uvicorn
-
     from core.serving.app import create_app
+    from core.serving.metrics import serve as run_server
     from core.serving.pool import ModelPool
 
     settings = settings_from(
@@ -182,7 +181,7 @@ def serve(
     console.print(
         f"serving [bold]{pool.default_model}[/bold] at http://{settings.server.host}:{settings.server.port}/v1 ({auth})"
     )
-    uvicorn.run(create_app(settings, pool), host=settings.server.host, port=settings.server.port, log_level="info")
+    run_server(create_app(settings, pool), settings.server.host, settings.server.port, settings.log_format, "info")
 
 
 # Training, evaluation and run commands live with the training package; importing registers them on ``app``.

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from core.config import Settings
 from core.errors import LLMEcoError
 from core.serving.audio import audio_router
+from core.serving.metrics import instrument
 from core.speech.config import SpeechSettings
 
 
@@ -17,6 +18,7 @@ def create_api(settings: Settings) -> FastAPI:
     """The API over the configured speech engines (loaded on first use)."""
     speech = SpeechSettings.from_settings(settings)
     api = FastAPI(title="Speech studio", description="Transcription and speech synthesis (OpenAI-compatible).")
+    metrics = instrument(api)
 
     @api.exception_handler(LLMEcoError)
     def _user_error(_: Request, exc: LLMEcoError) -> JSONResponse:
@@ -26,5 +28,5 @@ def create_api(settings: Settings) -> FastAPI:
     def health() -> dict:
         return {"status": "ok", "asr_model": speech.asr_model, "tts_engine": speech.tts_engine}
 
-    api.include_router(audio_router(settings))
+    api.include_router(audio_router(settings, metrics))
     return api

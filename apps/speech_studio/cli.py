@@ -191,15 +191,15 @@ def serve(
 ) -> None:
     """REST API (/v1/audio/transcriptions, /v1/audio/speech, /health; docs at /docs) with the web UI at /ui."""
     import gradio as gr
-    import uvicorn
 
     from apps.speech_studio.api import create_api
     from apps.speech_studio.ui import build_ui
+    from core.serving.metrics import serve as run_server
 
     settings = settings_from(overrides)
     api = gr.mount_gradio_app(create_api(settings), build_ui(settings), path="/ui")
     console.print(f"speech studio API at http://{host}:{port}/docs, UI at http://{host}:{port}/ui")
-    uvicorn.run(api, host=host, port=port, log_level="warning")
+    run_server(api, host, port, settings.log_format, "warning")
 
 
 @app.command()

@@ -4,6 +4,7 @@ a clarifying question or a handoff ticket. Every turn is stored (PII redacted)."
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 import time
@@ -35,6 +36,8 @@ from apps.support_bot.store import Store
 from core.config import Settings
 from core.errors import InvalidRequestError
 from core.models import registry
+
+log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2000
 MAX_CHOICES = 3  # FAQ questions a clarifying reply offers
@@ -185,6 +188,9 @@ class SupportBot:
             sources=sources,
             latency_ms=latency,
         )
+        reason = f"{decision.action} ({decision.reason}), intent {intent.label} {intent.confidence:.2f}"
+        log.info("reply %d: %s", message_id, reason)
+        log.debug("reply %d answered %r", message_id, question)  # redacted by core.logs before any handler
         yield (
             "reply",
             Reply(

@@ -432,15 +432,15 @@ def serve(
 ) -> None:
     """REST API (/api/..., docs at /docs) with the web UI at /ui."""
     import gradio as gr
-    import uvicorn
 
     from apps.support_bot.api import create_api
     from apps.support_bot.ui import build_ui
+    from core.serving.metrics import serve as run_server
 
     bot = open_bot(bot_settings(kb, overrides))
     api = gr.mount_gradio_app(create_api(bot), build_ui(bot), path="/ui")
     console.print(f"support bot API at http://{host}:{port}/docs, UI at http://{host}:{port}/ui")
-    uvicorn.run(api, host=host, port=port, log_level="warning")
+    run_server(api, host, port, bot.settings.log_format, "warning")
 
 
 @app.command()

@@ -29,6 +29,7 @@ from core.errors import LLMEcoError
 from core.governance.audit import AuditLog
 from core.governance.retention import start_schedule
 from core.serving.guard import SQL_INTEGER, Guard, collect_keys, validation_error
+from core.serving.metrics import instrument
 
 MAX_UPLOAD = 20 * 1024 * 1024
 RowId = Annotated[int, PathParam(**SQL_INTEGER)]
@@ -144,6 +145,7 @@ def create_api(writer: Writer, store: DocumentStore | None = None) -> FastAPI:
     )
 
     api.add_exception_handler(RequestValidationError, validation_error)
+    metrics = instrument(api)
     audit = AuditLog.for_settings(writer.settings)
     start_schedule(writer.settings, [DocumentData(store)])  # retention, when governance.retention_days is set
 
@@ -212,6 +214,9 @@ def create_api(writer: Writer, store: DocumentStore | None = None) -> FastAPI:
     def apply(body: ApplyIn) -> dict:
         """Assemble the text from the accepted suggestions; optionally save it as a new version."""
         text = apply_suggestions(body.original, body.suggestions, body.accepted)
+        accepted = len(set(body.accepted))
+        metrics.observe_feedback("accept", accepted)
+        metrics.observe_feedback("reject", len(body.suggestions) - accepted)
         result: dict[str, Any] = {"text": text}
         if body.document_id is not None:
             n = len(body.accepted)

@@ -378,15 +378,15 @@ def serve(
 ) -> None:
     """REST API (/api/..., docs at /docs; generation streamed as server-sent events) with the UI at /ui."""
     import gradio as gr
-    import uvicorn
 
     from apps.writing_assistant.api import create_api
     from apps.writing_assistant.ui import build_ui
+    from core.serving.metrics import serve as run_server
 
     writer = open_writer(model, overrides)
     api = gr.mount_gradio_app(create_api(writer), build_ui(writer.settings, writer), path="/ui")
     console.print(f"writing assistant API at http://{host}:{port}/docs, UI at http://{host}:{port}/ui")
-    uvicorn.run(api, host=host, port=port, log_level="warning")
+    run_server(api, host, port, writer.settings.log_format, "warning")
 
 
 @app.command()

@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
@@ -34,10 +34,9 @@ from core.errors import (
     ModelNotAvailableError,
     UnknownModelError,
 )
-from core.serving.audio import ROUTES as AUDIO_ROUTES
 from core.serving.audio import audio_router
 from core.serving.guard import Guard, collect_keys
-from core.serving.metrics import ServerMetrics
+from core.serving.metrics import ServiceMetrics, instrument
 from core.serving.pool import ModelPool
 from core.serving.schemas import EXTENSIONS, ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 from core.text.base import Completion, GenerationParams, StreamChunk, TokenLogprob, ToolCall
@@ -92,44 +91,18 @@ def _status_of(exc: Exception) -> tuple[int, str]:
     return (500, "server_error")
 
 
-class _Timing:
-    """ASGI middleware: request counts and latency until the last body byte (so streams count whole)."""
-
-    def __init__(self, app, metrics: ServerMetrics):
-        self.app, self.metrics = app, metrics
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        start, status = time.perf_counter(), [500]
-        route = scope["path"] if scope["path"] in _ROUTES else "other"
-
-        async def timed_send(message):
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-            elif message["type"] == "http.response.body" and not message.get("more_body"):
-                self.metrics.latency.labels(route).observe(time.perf_counter() - start)
-            await send(message)
-
-        try:
-            await self.app(scope, receive, timed_send)
-        finally:
-            self.metrics.requests.labels(route, str(status[0])).inc()
-
-
 _GUARD_KINDS = {
     400: "invalid_request_error",
     401: "invalid_api_key",
     413: "invalid_request_error",
     429: "rate_limit_exceeded",
 }
-_ROUTES = {"/v1/models", "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/health", "/metrics"}
-_ROUTES |= AUDIO_ROUTES
 
 
 def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
     pool = pool or ModelPool(settings)
-    metrics = ServerMetrics()
+    metrics = ServiceMetrics()
+    metrics.watch_pool(pool)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -147,7 +120,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
         error=lambda status, message, code: _error_body(message, _GUARD_KINDS[status], None, code),
         limit_name="server.max_body_mb",
     )
-    app.add_middleware(_Timing, metrics=metrics)  # outermost: refusals by the guard are counted too
+    instrument(app, metrics)  # outermost: refusals by the guard are counted too
     max_tokens_limit = settings.server.max_tokens_limit
     default_max = min(settings.text.max_new_tokens, max_tokens_limit)
 
@@ -199,10 +172,6 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
     async def health() -> dict:
         return {"status": "ok", "default_model": pool.default_model, "loaded": pool.loaded()}
 
-    @app.get("/metrics")
-    async def prometheus() -> Response:
-        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
-
     def model_card(name: str, task: str) -> dict:
         return {"id": name, "object": "model", "created": 0, "owned_by": "llmeco", "task": task}
 
@@ -219,9 +188,9 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
             )
         return model_card(model_id, task)
 
-    def account(model: str, result: Completion) -> None:
-        metrics.tokens.labels(model).inc(result.completion_tokens)
-        metrics.prompt_tokens.labels(model).inc(result.prompt_tokens)
+    def account(model: str, result: Completion, started: float) -> None:
+        elapsed = time.perf_counter() - started
+        metrics.observe_generation(model, result.prompt_tokens, result.completion_tokens, elapsed)
 
     def usage(prompt_tokens: int, completion_tokens: int) -> dict:
         return {
@@ -244,9 +213,8 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
                     for choice in payloads(index, chunk):
                         yield f"data: {json.dumps(base | {'choices': [choice]})}\n\n"
                     if chunk.finish_reason:
-                        account(
-                            model, Completion("", chunk.finish_reason, chunk.prompt_tokens, chunk.completion_tokens)
-                        )
+                        done = Completion("", chunk.finish_reason, chunk.prompt_tokens, chunk.completion_tokens)
+                        account(model, done, start)
                         prompt_tokens = chunk.prompt_tokens
                         completion_tokens += chunk.completion_tokens
             if include_usage:
@@ -313,10 +281,11 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
 
             include = bool(body.stream_options and body.stream_options.include_usage)
             return StreamingResponse(sse(model, worker, gens, payloads, base, include), media_type="text/event-stream")
+        started = time.perf_counter()
         results = await asyncio.gather(*(run_one(worker, g) for g in gens))
         choices = []
         for i, result in enumerate(results):
-            account(model, result)
+            account(model, result, started)
             message: dict = {"role": "assistant", "content": result.text}
             if calls := calls_of(result):
                 message = {"role": "assistant", "content": None, "tool_calls": _tool_calls(calls)}
@@ -366,9 +335,10 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
                 lambda seed, p=p: GenRequest(prompt=p, params=params.with_(seed=seed)), body.n, params.seed
             )
         ]
+        started = time.perf_counter()
         results = await asyncio.gather(*(run_one(worker, g) for g in gens))
         for r in results:
-            account(model, r)
+            account(model, r, started)
         choices = [choice(i, r.text, r.finish_reason, r.logprobs) for i, r in enumerate(results)]
         total = usage(sum(r.prompt_tokens for r in results), sum(r.completion_tokens for r in results))
         return base | {"choices": choices, "usage": total}
@@ -391,5 +361,5 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
             "usage": {"prompt_tokens": n_tokens, "total_tokens": n_tokens},
         }
 
-    app.include_router(audio_router(settings))
+    app.include_router(audio_router(settings, metrics))
     return app

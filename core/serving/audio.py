@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Literal
 
 from fastapi import APIRouter, File, Form, UploadFile
@@ -16,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from core.config import Settings
 from core.errors import InvalidRequestError
 from core.models import registry
+from core.serving.metrics import ServiceMetrics
 from core.speech.asr import ASREngine, load_asr_engine, options_from
 from core.speech.audio import encode
 from core.speech.config import SpeechSettings
@@ -42,17 +44,22 @@ class SpeechRequest(BaseModel):
 
 
 class SpeechModels:
-    """Loaded ASR and TTS engines, one of each per name; a lock per engine serialises use of it."""
+    """Loaded ASR and TTS engines, one of each per name; a lock per engine serialises use of it. Failed loads are
+    counted in ``metrics``."""
 
-    def __init__(self, settings: Settings):
-        self.settings = settings
+    def __init__(self, settings: Settings, metrics: ServiceMetrics):
+        self.settings, self.metrics = settings, metrics
         self._engines: dict[str, tuple[ASREngine | TTSEngine, threading.Lock]] = {}
         self._lock = threading.Lock()
 
     def _get(self, key: str, load) -> tuple:
         with self._lock:
             if key not in self._engines:
-                self._engines[key] = (load(), threading.Lock())
+                try:
+                    self._engines[key] = (load(), threading.Lock())
+                except Exception as exc:
+                    self.metrics.load_failed(key, exc)
+                    raise
             return self._engines[key]
 
     def asr(self, model: str | None) -> tuple[ASREngine, threading.Lock]:
@@ -77,9 +84,10 @@ class SpeechModels:
         return loaded, None if voice in OPENAI_VOICES else voice
 
 
-def audio_router(settings: Settings) -> APIRouter:
+def audio_router(settings: Settings, metrics: ServiceMetrics) -> APIRouter:
+    """The audio routes; real-time factors and failed model loads go to ``metrics``."""
     router = APIRouter()
-    models = SpeechModels(settings)
+    models = SpeechModels(settings, metrics)
     limit = SpeechSettings.from_settings(settings).max_duration_s
 
     @router.post("/v1/audio/transcriptions")
@@ -107,6 +115,7 @@ def audio_router(settings: Settings) -> APIRouter:
                 return engine.transcribe(data, options, name=file.filename or "upload", max_duration_s=limit)
 
         t = await run_in_threadpool(run)
+        metrics.observe_rtf("asr", engine.model, t.processing_s, t.duration)
         if response_format == "json":
             return {"text": t.text}
         if response_format == "verbose_json":
@@ -140,7 +149,9 @@ def audio_router(settings: Settings) -> APIRouter:
     async def speech(body: SpeechRequest) -> Response:
         engine, voice = await run_in_threadpool(models.tts, body.model, body.voice)
         options = speech_options(settings, voice=voice, speed=body.speed)
+        started = time.perf_counter()
         audio = await run_in_threadpool(engine.synthesize, body.input, options)
+        metrics.observe_rtf("tts", engine.name, time.perf_counter() - started, audio.size / engine.sample_rate)
         data = await run_in_threadpool(encode, audio, engine.sample_rate, body.response_format)
         return Response(data, media_type="audio/wav" if body.response_format == "wav" else "audio/mpeg")
 

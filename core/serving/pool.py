@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 
 from core.config import Settings
 from core.embeddings import Embedder
@@ -21,6 +22,16 @@ class ModelPool:
         self._embedders: dict[str, Embedder] = {}
         self._adopted: set[str] = set()  # engines we were handed: their owner closes them
         self._lock = threading.Lock()
+        # Told of every failed load (``ServiceMetrics.watch_pool`` counts them); the error still reaches the caller.
+        self.on_load_failure: Callable[[str, BaseException], None] | None = None
+
+    def _loading(self, name: str, load: Callable[[], object]):
+        try:
+            return load()
+        except Exception as exc:
+            if self.on_load_failure is not None:
+                self.on_load_failure(name, exc)
+            raise
 
     def worker(self, name: str, engine: str | None = None) -> GenerationWorker:
         """The worker serving ``name`` (on ``engine``, default from settings), loading it if needed."""
@@ -34,7 +45,9 @@ class ModelPool:
             spec = registry.find(name)
             if spec is not None and spec.task != "text-generation":
                 raise InvalidRequestError(f"{name!r} is a {spec.task} model, not a text-generation model")
-            loaded = load_text_engine(name, self.settings, None if engine == "auto" else engine)
+            loaded = self._loading(
+                name, lambda: load_text_engine(name, self.settings, None if engine == "auto" else engine)
+            )
             while len(self._workers) >= self.settings.server.max_loaded_models:
                 old_key, old = self._workers.popitem(last=False)
                 old.close(close_engine=old_key not in self._adopted)
@@ -57,8 +70,13 @@ class ModelPool:
 
         with self._lock:
             if name not in self._embedders:
-                self._embedders[name] = load_embedder(name, self.settings)
+                self._embedders[name] = self._loading(name, lambda: load_embedder(name, self.settings))
             return self._embedders[name]
+
+    def queues(self) -> dict[str, tuple[int, int]]:
+        """Per loaded model: (requests waiting, queue capacity)."""
+        with self._lock:
+            return {key: (w.jobs.qsize(), w.jobs.maxsize) for key, w in self._workers.items()}
 
     def loaded(self) -> list[str]:
         return list(self._workers) + list(self._embedders)

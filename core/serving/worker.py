@@ -11,6 +11,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from core.errors import EngineBusyError
+from core.logs import current_request_id, request_context
 from core.text.base import Completion, Request, StreamChunk, TextEngine
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,7 @@ class _Job:
     request: Request
     future: Future = field(default_factory=Future)  # non-streaming result
     chunks: queue.Queue | None = None  # streaming output
+    request_id: str | None = field(default_factory=current_request_id)  # the worker thread logs under it
 
 
 class GenerationWorker:
@@ -64,7 +66,8 @@ class GenerationWorker:
             if job is _STOP:
                 return
             if job.chunks is not None:
-                self._run_stream(job)
+                with request_context(job.request_id):
+                    self._run_stream(job)
                 continue
             batch = [job]
             while len(batch) < self.max_batch_size:
@@ -76,7 +79,8 @@ class GenerationWorker:
                     pending = nxt  # runs next, after this batch
                     break
                 batch.append(nxt)
-            self._run_batch(batch)
+            with request_context(",".join(dict.fromkeys(j.request_id for j in batch if j.request_id)) or None):
+                self._run_batch(batch)
 
     def _run_stream(self, job: _Job) -> None:
         try:

@@ -108,7 +108,10 @@ def test_compose_services_ports_volumes_and_healthchecks() -> None:
     for name, service in services.items():
         test = service.get("healthcheck", {}).get("test")
         assert test and test[0] in ("CMD", "CMD-SHELL"), f"{name}: no healthcheck"
-        named = [v.split(":")[0] for v in service.get("volumes", [])]
+        # Bind mounts (./...) only for config files, read-only (the monitoring profile's); data on named volumes.
+        mounts = service.get("volumes", [])
+        assert all(v.endswith(":ro") for v in mounts if v.startswith("./")), f"{name}: bind mounts must be :ro"
+        named = [v.split(":")[0] for v in mounts if not v.startswith("./")]
         assert named and set(named) <= declared, f"{name}: data on a named volume declared under volumes:"
     for app, port in APPS.items():
         service = services[app]
