@@ -10,7 +10,9 @@ import sys
 import time
 
 import pytest
+from typer.testing import CliRunner
 
+from apps.cli import app
 from apps.support_bot.store import Store
 from core.config import load_settings
 from core.errors import InvalidRequestError
@@ -42,7 +44,8 @@ def test_backup_forget_restore_round_trip_and_audit(tmp_path):
     assert Store.for_settings(settings).history("s-1") == []
     assert data("restore", str(backup)).returncode == 0
     assert [m.text for m in Store.for_settings(settings).history("s-1")] == ["my order 4471 is late"]
-    audit = json.loads(data("audit", "--json").stdout)
+    shown = CliRunner().invoke(app, ["data", "audit", "--json"], env={"LLMECO_HOME": str(settings.home)})
+    audit = json.loads(shown.output)
     assert [(e["action"], e["target"]) for e in audit] == [
         ("export", str(backup)),
         ("forget", "user:cust-1"),

@@ -53,6 +53,8 @@ def test_forget_a_session_removes_every_row_and_the_bytes(sqlite_url):
     _conversation(store, "s-kept", mark="other-customer")
     db = Path(sqlite_url.removeprefix("sqlite:///"))
     assert MARK.encode() in _raw_bytes(db)
+    with store._engine.connect() as conn:  # set by the store: some SQLite builds (not Debian's) default to off
+        assert conn.exec_driver_sql("PRAGMA secure_delete").scalar() == 1
     counts, sessions = store.forget(session_id="s-gone")
     assert sessions == ["s-gone"]
     assert {k: v for k, v in counts.items() if v} == {"conversations": 1, "messages": 2, "feedback": 1, "tickets": 1}
