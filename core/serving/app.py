@@ -23,6 +23,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
+from prometheus_client import Counter
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
@@ -35,9 +37,10 @@ from core.errors import (
     UnknownModelError,
 )
 from core.serving.audio import audio_router
+from core.models.routing import split_label
 from core.serving.guard import Guard, collect_keys
 from core.serving.metrics import ServiceMetrics, instrument
-from core.serving.pool import ModelPool
+from core.serving.pool import Lease, ModelPool
 from core.serving.schemas import EXTENSIONS, ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 from core.text.base import Completion, GenerationParams, StreamChunk, TokenLogprob, ToolCall
 from core.text.base import Request as GenRequest
@@ -105,6 +108,13 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
     metrics.watch_pool(pool)
 
     @asynccontextmanager
+    # The canary / A-B split as it happened; tokens and time to first token are labelled "name@v3" per version too.
+    version_requests = Counter(
+        "llmeco_model_version_requests_total",
+        "Generation requests answered by each version of a registered name",
+        ["model", "version"],
+        registry=metrics.registry,
+    )
     async def lifespan(_: FastAPI):
         yield
         pool.close()
@@ -199,14 +209,34 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
             "total_tokens": prompt_tokens + completion_tokens,
         }
 
-    def sse(model: str, worker, gens: list[GenRequest], payloads, base: dict, include_usage: bool) -> Iterator[str]:
+    async def acquire(model: str, user: str | None) -> Lease:
+        """Hold the worker (the routed version, for a registered name) that answers this request."""
+        lease = await run_in_threadpool(pool.acquire, model, None, user)
+        if lease.version is not None:
+            version_requests.labels(split_label(lease.model)[0], str(lease.version)).inc()
+        return lease
+
+    def headers(lease: Lease) -> dict[str, str]:
+        return {"X-Model-Version": lease.model} if lease.version is not None else {}
+
+    def respond(lease: Lease, body: dict) -> JSONResponse:
+        return JSONResponse(body, headers=headers(lease))
+
+    def streaming(lease: Lease, events: Iterator[str]) -> StreamingResponse:
+        """The stream holds its version until its last event; the background task releases it should the client
+        leave before the stream started (release is idempotent)."""
+        return StreamingResponse(
+            events, media_type="text/event-stream", headers=headers(lease), background=BackgroundTask(lease.release)
+        )
+
+    def sse(lease: Lease, gens: list[GenRequest], payloads, base: dict, include_usage: bool) -> Iterator[str]:
         """Server-sent events in the OpenAI chunk format, the ``n`` choices one after another;
         ``payloads(index, chunk)`` gives the events' choices. Errors arrive as an ``error`` event."""
-        start, first = time.perf_counter(), True
+        start, first, model = time.perf_counter(), True, lease.model
         prompt_tokens = completion_tokens = 0
         try:
             for index, gen in enumerate(gens):
-                for chunk in worker.submit_stream(gen):
+                for chunk in lease.worker.submit_stream(gen):
                     if first and chunk.text:
                         metrics.first_token.labels(model).observe(time.perf_counter() - start)
                         first = False
@@ -227,13 +257,18 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
             yield f"data: {json.dumps(body)}\n\n"
         yield "data: [DONE]\n\n"
 
-    async def run_one(worker, gen: GenRequest) -> Completion:
-        return await asyncio.wrap_future(worker.submit(gen))
+    async def run_all(lease: Lease, gens: list[GenRequest]) -> list[Completion]:
+        try:
+            return await asyncio.gather(*(asyncio.wrap_future(lease.worker.submit(g)) for g in gens))
+        finally:
+            lease.release()
 
     def choices_of(make, n: int, seed: int | None) -> list[GenRequest]:
         """``n`` requests for the ``n`` choices; with a seed, choice i samples with seed + i."""
         return [make(None if seed is None else seed + i) for i in range(n)]
 
+        finally:
+            lease.release()
     def total_usage(results: list[Completion]) -> dict:
         return usage(results[0].prompt_tokens, sum(r.completion_tokens for r in results))
 
@@ -249,9 +284,9 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
             body.n,
             params.seed,
         )
-        worker = await run_in_threadpool(pool.worker, model)
+        lease = await acquire(model, body.user)
         rid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
-        base = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": model}
+        base = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": lease.model}
 
         def calls_of(result: Completion | StreamChunk) -> list[ToolCall]:
             return result.tool_calls if body.parallel_tool_calls else result.tool_calls[:1]
@@ -280,12 +315,12 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
                 return out
 
             include = bool(body.stream_options and body.stream_options.include_usage)
-            return StreamingResponse(sse(model, worker, gens, payloads, base, include), media_type="text/event-stream")
+            return streaming(lease, sse(lease, gens, payloads, base, include))
         started = time.perf_counter()
-        results = await asyncio.gather(*(run_one(worker, g) for g in gens))
+        results = await run_all(lease, gens)
         choices = []
         for i, result in enumerate(results):
-            account(model, result, started)
+            account(lease.model, result, started)
             message: dict = {"role": "assistant", "content": result.text}
             if calls := calls_of(result):
                 message = {"role": "assistant", "content": None, "tool_calls": _tool_calls(calls)}
@@ -293,7 +328,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
             choices.append(
                 {"index": i, "message": message, "logprobs": logprobs, "finish_reason": result.finish_reason}
             )
-        return base | {"object": "chat.completion", "choices": choices, "usage": total_usage(results)}
+        return respond(lease, base | {"object": "chat.completion", "choices": choices, "usage": total_usage(results)})
 
     @app.post("/v1/completions")
     async def completions(body: CompletionRequest):
@@ -302,9 +337,11 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
         if not prompts:
             raise InvalidRequestError("prompt must not be empty", "prompt")
         params = params_of(body)
-        worker = await run_in_threadpool(pool.worker, model)
+        if body.stream and len(prompts) > 1:
+            raise InvalidRequestError("streaming takes a single prompt", "prompt")
+        lease = await acquire(model, body.user)
         rid, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
-        base = {"id": rid, "object": "text_completion", "created": created, "model": model}
+        base = {"id": rid, "object": "text_completion", "created": created, "model": lease.model}
 
         def choice(index: int, text: str, finish: str | None, logprobs: list[TokenLogprob], offset: int = 0) -> dict:
             lp = _completion_logprobs(logprobs, offset) if body.logprobs is not None else None
@@ -326,7 +363,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
                 return [out]
 
             include = bool(body.stream_options and body.stream_options.include_usage)
-            return StreamingResponse(sse(model, worker, gens, payloads, base, include), media_type="text/event-stream")
+            return streaming(lease, sse(lease, gens, payloads, base, include))
         # Several prompts (and choices) are queued together, so the worker can batch them into one generate call.
         gens = [
             g
@@ -336,12 +373,12 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
             )
         ]
         started = time.perf_counter()
-        results = await asyncio.gather(*(run_one(worker, g) for g in gens))
+        results = await run_all(lease, gens)
         for r in results:
-            account(model, r, started)
+            account(lease.model, r, started)
         choices = [choice(i, r.text, r.finish_reason, r.logprobs) for i, r in enumerate(results)]
         total = usage(sum(r.prompt_tokens for r in results), sum(r.completion_tokens for r in results))
-        return base | {"choices": choices, "usage": total}
+        return respond(lease, base | {"choices": choices, "usage": total})
 
     @app.post("/v1/embeddings")
     async def embeddings(body: EmbeddingRequest):

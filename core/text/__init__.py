@@ -42,13 +42,18 @@ def load_text_engine(
     model: str | None = None, settings: Settings | None = None, engine: str | None = None
 ) -> TextEngine:
     """Load ``model`` (registered name, local folder or .gguf file, or Hugging Face id) on the configured
-    engine; ``engine`` overrides ``settings.text.engine``."""
+    engine; ``engine`` overrides ``settings.text.engine``. A name made with ``llmeco models register`` gives a
+    ``LiveEngine`` that follows the registry's versions, unless ``engine`` is given: then its active version."""
     settings = settings or Settings()
     t = settings.text
     model = model or t.model
     chosen = engine or choose_engine(settings, model)
     if chosen == "remote":
         from core.text.remote_engine import RemoteEngine
+    if engine is None and chosen != "remote" and model in user_models.load_names(settings):
+        from core.text.live import LiveEngine
+
+        return LiveEngine(model, settings)  # follows the registry: hot swap and canary in running apps
 
         if not t.remote_base_url:
             raise ConfigError("engine=remote needs text.remote_base_url (e.g. http://gpu-host:8000/v1)")

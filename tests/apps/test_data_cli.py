@@ -52,6 +52,11 @@ def test_backup_forget_restore_round_trip_and_audit(tmp_path):
         ("restore", str(backup)),
     ]
     assert all(e["actor"].startswith("cli") for e in audit)
+    home_env = {"LLMECO_HOME": str(settings.home)}
+    later = CliRunner().invoke(app, ["data", "audit", "--since", "2999-01-01", "--json"], env=home_env)
+    assert json.loads(later.output) == []
+    bad = CliRunner().invoke(app, ["data", "audit", "--since", "yesterday"], env=home_env)
+    assert isinstance(bad.exception, InvalidRequestError) and "--since takes a date" in str(bad.exception)
 
     db = backup / "home" / "support_bot" / "bot.db"
     db.write_bytes(db.read_bytes()[:-10])  # a truncated copy
