@@ -29,7 +29,7 @@ TURNS = [
 
 
 @pytest.fixture(scope="module")
-def settings(tmp_path_factory):
+def stores(tmp_path_factory):
     settings = settings_in(tmp_path_factory.mktemp("monitoring-home"))
     store = Store.for_settings(settings)
     reply_ids = {}
@@ -50,8 +50,8 @@ def settings(tmp_path_factory):
     return settings
 
 
-def test_the_page_plots_the_stores_per_day(settings, embedder):
-    page = ui.page(settings, days=7, embedder=embedder)
+def test_the_page_plots_the_stores_per_day(stores, embedder):
+    page = ui.page(stores, days=7, embedder=embedder)
     assert page.stats.actions == {"answer": 3, "clarify": 2, "handoff": 2}
     actions = page.actions.axes[0]
     assert len(actions.patches) == 3 * 7 and sum(p.get_height() for p in actions.patches) == len(TURNS)
@@ -73,7 +73,7 @@ def test_an_empty_window_shows_no_data(tmp_path, embedder):
     assert page.topics == []
 
 
-def test_the_tab_builds_and_the_portal_lists_it(settings):
+def test_the_tab_builds_and_the_portal_lists_it(stores):
     assert "apps.monitoring.ui" in [m.__name__ for m in app_modules("ui")]
     with gr.Blocks():
-        ui.build(settings)
+        ui.build(stores)
