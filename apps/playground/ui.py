@@ -36,10 +36,10 @@ def chat_stream(
     params = GenerationParams(max_new_tokens=int(max_tokens), temperature=float(temperature))
     answer = ""
     try:
-        worker = pool.worker(model.strip(), engine)
-        for chunk in worker.submit_stream(Request(messages=messages, params=params)):
-            answer += chunk.text
-            yield answer
+        with pool.acquire(model.strip(), engine) as lease:  # the version it starts on answers to the end
+            for chunk in lease.worker.submit_stream(Request(messages=messages, params=params)):
+                answer += chunk.text
+                yield answer
     except LLMEcoError as exc:
         raise gr.Error(str(exc)) from None
 

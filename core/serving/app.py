@@ -36,8 +36,8 @@ from core.errors import (
     ModelNotAvailableError,
     UnknownModelError,
 )
-from core.serving.audio import audio_router
 from core.models.routing import split_label
+from core.serving.audio import audio_router
 from core.serving.guard import Guard, collect_keys
 from core.serving.metrics import ServiceMetrics, instrument
 from core.serving.pool import Lease, ModelPool
@@ -106,8 +106,6 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
     pool = pool or ModelPool(settings)
     metrics = ServiceMetrics()
     metrics.watch_pool(pool)
-
-    @asynccontextmanager
     # The canary / A-B split as it happened; tokens and time to first token are labelled "name@v3" per version too.
     version_requests = Counter(
         "llmeco_model_version_requests_total",
@@ -115,6 +113,8 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
         ["model", "version"],
         registry=metrics.registry,
     )
+
+    @asynccontextmanager
     async def lifespan(_: FastAPI):
         yield
         pool.close()
@@ -255,6 +255,8 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
             log.warning("stream failed: %s", exc)
             body = _error_body(str(exc), kind, getattr(exc, "param", None), kind)
             yield f"data: {json.dumps(body)}\n\n"
+        finally:
+            lease.release()
         yield "data: [DONE]\n\n"
 
     async def run_all(lease: Lease, gens: list[GenRequest]) -> list[Completion]:
@@ -267,8 +269,6 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
         """``n`` requests for the ``n`` choices; with a seed, choice i samples with seed + i."""
         return [make(None if seed is None else seed + i) for i in range(n)]
 
-        finally:
-            lease.release()
     def total_usage(results: list[Completion]) -> dict:
         return usage(results[0].prompt_tokens, sum(r.completion_tokens for r in results))
 
@@ -348,8 +348,6 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
             return {"index": index, "text": text, "logprobs": lp, "finish_reason": finish}
 
         if body.stream:
-            if len(prompts) > 1:
-                raise InvalidRequestError("streaming takes a single prompt", "prompt")
             gens = choices_of(
                 lambda seed: GenRequest(prompt=prompts[0], params=params.with_(seed=seed)), body.n, params.seed
             )

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from core.errors import EngineBusyError
+from core.errors import EngineBusyError, ModelNotAvailableError
 from core.logs import current_request_id, request_context
 from core.text.base import Completion, Request, StreamChunk, TextEngine
 
@@ -32,12 +32,20 @@ class GenerationWorker:
         self.engine = engine
         self.max_batch_size = max_batch_size
         self.jobs: queue.Queue = queue.Queue(maxsize=max_queue)
+        self._closed = False
+        self._closing = threading.Lock()  # no job may be queued behind the stop marker: it would wait forever
         self.thread = threading.Thread(target=self._run, name=f"gen-{engine.model_name}", daemon=True)
         self.thread.start()
 
     def _put(self, job: _Job) -> None:
         try:
-            self.jobs.put_nowait(job)
+            with self._closing:
+                if self._closed:
+                    raise ModelNotAvailableError(
+                        f"{self.engine.model_name} was unloaded (replaced by a new version or evicted); send the"
+                        " request again"
+                    )
+                self.jobs.put_nowait(job)
         except queue.Full:
             raise EngineBusyError(
                 f"{self.engine.model_name} has {self.jobs.maxsize} requests waiting; retry shortly"
@@ -104,7 +112,9 @@ class GenerationWorker:
                     j.future.set_exception(exc)
 
     def close(self, close_engine: bool = True) -> None:
-        self.jobs.put(_STOP)
+        with self._closing:
+            self._closed = True
+            self.jobs.put(_STOP)
         self.thread.join(timeout=30)
         if close_engine:
             self.engine.close()

@@ -48,12 +48,12 @@ def load_text_engine(
     t = settings.text
     model = model or t.model
     chosen = engine or choose_engine(settings, model)
-    if chosen == "remote":
-        from core.text.remote_engine import RemoteEngine
     if engine is None and chosen != "remote" and model in user_models.load_names(settings):
         from core.text.live import LiveEngine
 
         return LiveEngine(model, settings)  # follows the registry: hot swap and canary in running apps
+    if chosen == "remote":
+        from core.text.remote_engine import RemoteEngine
 
         if not t.remote_base_url:
             raise ConfigError("engine=remote needs text.remote_base_url (e.g. http://gpu-host:8000/v1)")

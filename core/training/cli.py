@@ -1,4 +1,5 @@
-"""``llmeco train | eval | tune | export | runs`` and ``llmeco models register | rollback``."""
+"""``llmeco train | eval | tune | export | runs`` and ``llmeco models register | rollback | canary | promote |
+versions``."""
 
 from __future__ import annotations
 
@@ -104,15 +105,32 @@ def runs_list(as_json: bool = typer.Option(False, "--json")) -> None:
 def models_register(
     run: Path = typer.Argument(..., help="Run folder to publish."),
     name: str = typer.Option(..., "--name", "-n", help="Name to serve it under."),
+    canary: float | None = typer.Option(
+        None, "--canary", help="Register as a candidate taking this share of the traffic (e.g. 0.2), not as current."
+    ),
+    gate: Path | None = typer.Option(
+        None, "--gate", help="Test set: refuse the run if its eval on it is worse than the current version's."
+    ),
+    gate_task: str = typer.Option("auto", "--gate-task", help="auto | lm | classification | generation"),
+    gate_tolerance: float = typer.Option(0.0, "--gate-tolerance", min=0.0, help="How much worse still passes."),
 ) -> None:
-    """Make a run servable by name (a new version if the name exists)."""
+    """Make a run servable by name (a new version if the name exists). Running servers and apps switch to it with
+    their next request; with --canary it only takes that share of the traffic until `llmeco models promote`."""
     from core.models import registry
 
     if registry.find(name) is not None:
         raise typer.BadParameter(f"{name!r} is a built-in model name; choose another", param_hint="--name")
-    version = user_models.register(settings_from(), run, name)
-    record(settings_from(), cli_actor(), "register", "model", name, {"version": version, "run": str(run)})
-    console.print(f"[green]registered[/green] {name} v{version} -> {run.resolve()}")
+    settings = settings_from()
+    checker = user_models.Gate(gate, gate_task, gate_tolerance) if gate is not None else None
+    version = user_models.register(settings, run, name, canary=canary, gate=checker)
+    verdict = user_models.history(settings, name)[-1].get("gate")
+    detail = {"version": version, "run": str(run), "canary": canary, "gate": verdict}
+    record(settings, cli_actor(), "register", "model", name, detail)
+    if verdict is not None:
+        old = "none" if verdict["current"] is None else f"{verdict['current']:.4f}"
+        console.print(f"gate passed: {verdict['metric']} {verdict['candidate']:.4f} (current: {old})")
+    role = f"candidate for {canary:.0%} of the traffic" if canary is not None else "current"
+    console.print(f"[green]registered[/green] {name} v{version} ({role}) -> {run.resolve()}")
 
 
 @models_app.command("rollback")
@@ -120,10 +138,54 @@ def models_rollback(
     name: str = typer.Argument(...),
     version: int | None = typer.Option(None, "--to", help="Version to activate (default: the previous one)."),
 ) -> None:
-    """Serve an earlier version of a registered name."""
+    """Serve an earlier version of a registered name (ends any canary)."""
     active = user_models.rollback(settings_from(), name, version)
     record(settings_from(), cli_actor(), "rollback", "model", name, {"version": active})
     console.print(f"{name} now serves v{active}")
+
+
+@models_app.command("canary")
+def models_canary(
+    name: str = typer.Argument(...),
+    share: float = typer.Option(..., "--share", min=0.0, max=1.0, help="Share of the traffic; 0 ends the canary."),
+    version: int | None = typer.Option(
+        None, "--version", help="Candidate version (default: the current candidate, else the newest)."
+    ),
+) -> None:
+    """Send a share of a registered name's traffic to a candidate version (A/B test), or end the canary."""
+    candidate = user_models.set_canary(settings_from(), name, share, version)
+    record(settings_from(), cli_actor(), "canary", "model", name, {"version": candidate, "share": share})
+    if candidate is None:
+        console.print(f"{name}: canary ended; all traffic to the current version")
+    else:
+        console.print(f"{name}: v{candidate} takes {share:.0%} of the traffic")
+
+
+@models_app.command("promote")
+def models_promote(name: str = typer.Argument(...)) -> None:
+    """Make the canary's candidate the current version of NAME."""
+    active = user_models.promote(settings_from(), name)
+    record(settings_from(), cli_actor(), "promote", "model", name, {"version": active})
+    console.print(f"{name} now serves v{active}")
+
+
+@models_app.command("versions")
+def models_versions(
+    name: str = typer.Argument(...),
+    as_json: bool = typer.Option(False, "--json", help="The registry entry, with its history."),
+) -> None:
+    """A registered name's versions: which is current, which is a candidate, and their recorded evals."""
+    entry = user_models.describe(settings_from(), name)
+    if as_json:
+        print(json.dumps(entry, indent=2, ensure_ascii=False))
+        return
+    table = Table(title=name)
+    for col in ("version", "role", "run", "evals"):
+        table.add_column(col)
+    for v in entry["versions"]:
+        evals = ", ".join(f"{Path(e['data']).name} {e['metric']} {e['value']:.4f}" for e in v["evals"])
+        table.add_row(f"v{v['version']}", v["role"], v["run"], evals or "-")
+    console.print(table)
 
 
 @app.command()

