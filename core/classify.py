@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Protocol
 
 import torch
+from safetensors import SafetensorError
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from core.errors import InvalidRequestError, ModelLoadError
+from core.models.weights import safetensors_only
 from core.text.transformers_engine import pick_device
 
 
@@ -36,6 +38,7 @@ class TransformersClassifier:
         batch_size: int = 32,
         max_length: int = 256,
         trust_remote_code: bool = False,
+        allow_pickle_weights: bool = False,
     ):
         self.device = pick_device(device)
         self.batch_size = batch_size
@@ -43,9 +46,9 @@ class TransformersClassifier:
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(str(source), trust_remote_code=trust_remote_code)
             self.model = AutoModelForSequenceClassification.from_pretrained(
-                str(source), trust_remote_code=trust_remote_code
+                str(source), trust_remote_code=trust_remote_code, **safetensors_only(source, allow_pickle_weights)
             )
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, SafetensorError) as exc:
             raise ModelLoadError(f"could not load classifier from {source}: {exc}") from None
         self.model.to(self.device).eval()
         id2label = self.model.config.id2label

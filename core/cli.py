@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from core.config import Settings, load_settings
-from core.errors import ModelNotAvailableError
+from core.errors import ModelLoadError, ModelNotAvailableError
 from core.models import registry
 
 # Piped output (scripts, CI logs) gets a wide console so tables are not squeezed to 80 columns.
@@ -174,14 +174,22 @@ def serve(
         **{"server.host": host, "server.port": port, "text.model": model, "text.engine": engine},
     )
     pool = ModelPool(settings)
-    with console.status(f"loading {pool.default_model} ..."):
-        pool.worker(pool.default_model)  # fail fast on a bad model, and make the first request quick
+    try:
+        with console.status(f"loading {pool.default_model} ..."):
+            pool.worker(pool.default_model)  # make the first request quick
+    except ModelLoadError as exc:  # serve the other models; /health and each request for this one say why
+        err_console.print(f"[yellow]warning:[/yellow] {exc}; serving the other models", soft_wrap=True)
+        failed = {pool.default_model: str(exc)}
+    else:
+        failed = {}
     keyed = settings.server.api_key or settings.api_keys
     auth = "API key required" if keyed else "no API key (set server.api_key or LLMECO_API_KEYS to require one)"
     console.print(
         f"serving [bold]{pool.default_model}[/bold] at http://{settings.server.host}:{settings.server.port}/v1 ({auth})"
     )
-    run_server(create_app(settings, pool), settings.server.host, settings.server.port, settings.log_format, "info")
+    api = create_app(settings, pool)
+    api.state.load_failures.update(failed)
+    run_server(api, settings.server.host, settings.server.port, settings.log_format, "info")
 
 
 # Training, evaluation and run commands live with the training package; importing registers them on ``app``.

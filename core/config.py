@@ -93,6 +93,7 @@ class Settings(_Section):
     home: Path = Field(default_factory=default_home)
     trust_remote_code: bool = False  # never on by default: it runs code from the model repository
     log_format: Literal["text", "json"] = "text"  # services' logs; json: one object per line with the request id
+    allow_pickle_weights: bool = False  # PyTorch pickles (pytorch_model.bin) can run code: safetensors only
     # Keys every REST API accepts (``LLMECO_API_KEYS=k1,k2`` or a YAML list), besides each API's own api_key.
     api_keys: list[str] = []
     text: TextSettings = TextSettings()

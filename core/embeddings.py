@@ -9,6 +9,7 @@ from typing import Protocol
 import numpy as np
 
 from core.errors import InvalidRequestError, ModelLoadError
+from core.optional import reports_missing_packages
 
 
 class Embedder(Protocol):
@@ -30,18 +31,24 @@ class SentenceTransformerEmbedder:
         device: str = "auto",
         batch_size: int = 32,
         trust_remote_code: bool = False,
+        allow_pickle_weights: bool = False,
     ):
+        from safetensors import SafetensorError
         from sentence_transformers import SentenceTransformer
 
+        from core.models.weights import safetensors_only
         from core.text.transformers_engine import pick_device
 
         self.model_name = model_name
         self.batch_size = batch_size
         try:
             self.model = SentenceTransformer(
-                str(source), device=pick_device(device), trust_remote_code=trust_remote_code
+                str(source),
+                device=pick_device(device),
+                trust_remote_code=trust_remote_code,
+                model_kwargs=safetensors_only(source, allow_pickle_weights),
             )
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, SafetensorError) as exc:
             raise ModelLoadError(f"could not load embedding model {model_name!r}: {exc}") from None
         dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dimension = dim()
@@ -80,6 +87,7 @@ class UniversalSentenceEncoderEmbedder:
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
+@reports_missing_packages("embedding model")
 def load_embedder(model: str | None = None, settings=None) -> Embedder:
     """Load an embedding model by registered name, local folder or Hugging Face id."""
     from core.config import Settings
@@ -100,4 +108,5 @@ def load_embedder(model: str | None = None, settings=None) -> Embedder:
         device=e.device,
         batch_size=e.batch_size,
         trust_remote_code=settings.trust_remote_code,
+        allow_pickle_weights=settings.allow_pickle_weights,
     )

@@ -18,7 +18,14 @@ class ModelNotAvailableError(LLMEcoError):
 
 
 class ModelLoadError(LLMEcoError):
-    pass
+    """A model that exists but cannot be loaded (corrupt weights, a missing package); ``model`` names it when
+    the loader knows it (the server lists these failures on /health)."""
+
+    model: str | None = None
+
+
+class DiskFullError(LLMEcoError):
+    """A write found no space (or hit a file-size limit); what was half-written has been removed."""
 
 
 class InvalidRequestError(LLMEcoError):

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from core.config import Settings
 from core.errors import LLMEcoError
 from core.serving.audio import audio_router
+from core.serving.guard import error_status
 from core.serving.metrics import instrument
 from core.speech.config import SpeechSettings
 
@@ -22,7 +23,7 @@ def create_api(settings: Settings) -> FastAPI:
 
     @api.exception_handler(LLMEcoError)
     def _user_error(_: Request, exc: LLMEcoError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({"error": str(exc)}, status_code=error_status(exc))
 
     @api.get("/health")
     def health() -> dict:

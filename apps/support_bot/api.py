@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import FastAPI, File, HTTPException, Request, UploadFile
@@ -24,7 +23,7 @@ from apps.support_bot.store import NotFoundError
 from core.errors import LLMEcoError
 from core.governance.audit import AuditLog
 from core.governance.retention import start_schedule
-from core.serving.guard import SQL_INTEGER, Guard, collect_keys, validation_error
+from core.serving.guard import SQL_INTEGER, Guard, collect_keys, error_status, validation_error
 
 RowId = Annotated[int, PathParam(**SQL_INTEGER)]
 
@@ -92,7 +91,7 @@ def create_api(bot: SupportBot, *, api_key: str | None = None, max_upload_mb: in
 
     @api.exception_handler(LLMEcoError)
     def _user_error(request: Request, exc: LLMEcoError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=404 if isinstance(exc, NotFoundError) else 400)
+        return JSONResponse({"error": str(exc)}, status_code=error_status(exc, NotFoundError))
 
     @api.get("/health")
     def health() -> dict:
@@ -151,13 +150,10 @@ def create_api(bot: SupportBot, *, api_key: str | None = None, max_upload_mb: in
                     f"{f.filename}: larger than the {max_upload_mb} MB upload limit (apps.support_bot.max_upload_mb)",
                 )
             uploads[f.filename or "upload"] = data
-        would_hold = len({s.id for s in bot.kb.sources()} | {Path(name).name for name in uploads})
-        if would_hold > bot.config.max_kb_files:
-            raise HTTPException(
-                413,
-                f"the knowledge base would hold {would_hold} files; the limit is "
-                f"{bot.config.max_kb_files} (apps.support_bot.max_kb_files)",
-            )
+        try:
+            bot.kb.check_room(list(uploads), bot.config.max_kb_files)
+        except KBError as exc:
+            raise HTTPException(413, str(exc)) from None
         results = [vars(r) for r in bot.kb.ingest([], uploads=uploads)]
         bot.refresh(background=True)
         return results

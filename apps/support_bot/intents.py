@@ -225,6 +225,7 @@ class IntentClassifier:
             folder / "encoder" / "model" if info else folder,
             max_length=MAX_LENGTH,
             trust_remote_code=settings.trust_remote_code,
+            allow_pickle_weights=settings.allow_pickle_weights,
         )
         self.labels: list[str] = encoder.labels
 

@@ -28,7 +28,7 @@ from apps.writing_assistant.writer import Brief, Writer
 from core.errors import LLMEcoError
 from core.governance.audit import AuditLog
 from core.governance.retention import start_schedule
-from core.serving.guard import SQL_INTEGER, Guard, collect_keys, validation_error
+from core.serving.guard import SQL_INTEGER, Guard, collect_keys, error_status, validation_error
 from core.serving.metrics import instrument
 
 MAX_UPLOAD = 20 * 1024 * 1024
@@ -151,7 +151,7 @@ def create_api(writer: Writer, store: DocumentStore | None = None) -> FastAPI:
 
     @api.exception_handler(LLMEcoError)
     def _user_error(request: Request, exc: LLMEcoError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=404 if isinstance(exc, NotFoundError) else 400)
+        return JSONResponse({"error": str(exc)}, status_code=error_status(exc, NotFoundError))
 
     @api.get("/health")
     def health() -> dict:

@@ -33,6 +33,7 @@ from core.errors import (
     EngineBusyError,
     InvalidRequestError,
     LLMEcoError,
+    ModelLoadError,
     ModelNotAvailableError,
     UnknownModelError,
 )
@@ -52,6 +53,7 @@ _STATUS = {
     ModelNotAvailableError: (404, "model_not_available"),
     InvalidRequestError: (400, "invalid_request_error"),
     EngineBusyError: (503, "server_busy"),
+    ModelLoadError: (503, "model_load_failed"),  # corrupt weights, a missing package: the others still serve
 }
 
 
@@ -121,6 +123,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
 
     app = FastAPI(title="llm-ecosystem OpenAI-compatible server", version="0.1.0", lifespan=lifespan)
     app.state.pool = pool
+    app.state.load_failures = {}  # model -> why it failed to load (shown on /health until it loads)
     app.add_middleware(
         Guard,
         keys=collect_keys(settings.api_keys, settings.server.api_key),
@@ -150,8 +153,11 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
         if isinstance(exc, UnknownModelError | ModelNotAvailableError):
             param = "model"
         response = _error(status, str(exc), kind, param, kind if status != 400 else "invalid_value")
-        if status == 503:
+        if isinstance(exc, EngineBusyError):  # a full queue clears; a model that failed to load does not
             response.headers["Retry-After"] = "1"
+        if isinstance(exc, ModelLoadError):
+            log.warning("model failed to load: %s", exc)
+            app.state.load_failures[exc.model or pool.default_model] = str(exc)
         return response
 
     @app.exception_handler(RequestValidationError)
@@ -180,7 +186,10 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
 
     @app.get("/health")
     async def health() -> dict:
-        return {"status": "ok", "default_model": pool.default_model, "loaded": pool.loaded()}
+        loaded = pool.loaded()
+        failed = {m: why for m, why in app.state.load_failures.items() if m not in loaded}
+        status = "degraded" if failed else "ok"  # still 200: the server is up and serves its other models
+        return {"status": status, "default_model": pool.default_model, "loaded": loaded, "failed": failed}
 
     def model_card(name: str, task: str) -> dict:
         return {"id": name, "object": "model", "created": 0, "owned_by": "llmeco", "task": task}

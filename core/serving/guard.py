@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable
 
 from starlette.responses import JSONResponse
 
+from core.errors import EngineBusyError, LLMEcoError, ModelLoadError
+
 # Path and body ids that reach a SQL integer column: larger ones overflowed in the driver (a 500), now a 422.
 SQL_INTEGER = {"ge": -(2**63), "le": 2**63 - 1}
 ErrorBody = Callable[[int, str, str], dict]  # (status, message, code) -> the API's JSON error body
@@ -40,6 +42,22 @@ def matching_key(given: str, keys: Iterable[str]) -> str | None:
         if hmac.compare_digest(given.encode(), key.encode()):
             found = key
     return found
+
+
+def ui_options(settings, max_upload_mb: float) -> dict:
+    """What every Gradio UI here is launched or mounted with (``launch(**...)``, ``mount_gradio_app(**...)``):
+    the login of ``portal.auth`` when set (Gradio's ``auth=``; a browser cannot send an API key), and an upload
+    limit that Gradio's upload route enforces itself, with a 413, before any handler sees the file."""
+    return {"auth": settings.portal.logins(), "max_file_size": int(max_upload_mb * 2**20)}
+
+
+def error_status(exc: LLMEcoError, not_found: type[Exception] | None = None) -> int:
+    """The status of a user-facing error in the apps' APIs: 503 when a model cannot load (corrupt weights, a
+    missing package) or its queue is full, since the API itself is up and the request was fine; 404 for
+    ``not_found``; 400 otherwise."""
+    if isinstance(exc, ModelLoadError | EngineBusyError):
+        return 503
+    return 404 if not_found and isinstance(exc, not_found) else 400
 
 
 async def validation_error(_request, exc) -> JSONResponse:

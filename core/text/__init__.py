@@ -5,6 +5,7 @@ from __future__ import annotations
 from core.config import Settings
 from core.errors import ConfigError
 from core.models import registry, user_models
+from core.optional import reports_missing_packages
 from core.text.base import ChatMessage, Completion, GenerationParams, Request, StreamChunk, TextEngine
 
 
@@ -38,6 +39,7 @@ def _on_cuda(settings: Settings) -> bool:
     return torch.cuda.is_available()
 
 
+@reports_missing_packages("text model")
 def load_text_engine(
     model: str | None = None, settings: Settings | None = None, engine: str | None = None
 ) -> TextEngine:
@@ -94,6 +96,7 @@ def load_text_engine(
         threads=t.threads,
         context_length=t.context_length,
         trust_remote_code=settings.trust_remote_code,
+        allow_pickle_weights=settings.allow_pickle_weights,
         adapter=files.adapter,
     )
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
@@ -25,6 +26,7 @@ from transformers import (
 from transformers.generation.streamers import BaseStreamer
 
 from core.errors import InvalidRequestError, ModelLoadError
+from core.models.weights import check_weights, safetensors_only
 from core.text.base import Completion, Request, StopScanner, StreamChunk, TextEngine, TokenLogprob
 from core.text.constraints import Constraint, compile_constraint
 from core.text.templates import END_OF_TURN_TOKENS, render_prompt
@@ -131,6 +133,7 @@ class TransformersEngine(TextEngine):
         threads: int | None = None,
         context_length: int = 4096,
         trust_remote_code: bool = False,
+        allow_pickle_weights: bool = False,
         local_files_only: bool = False,
         adapter: str | Path | None = None,
     ):
@@ -147,13 +150,15 @@ class TransformersEngine(TextEngine):
                 dtype=self.dtype,
                 device_map="auto" if self.device == "cuda" else None,
                 **kwargs,
+                **safetensors_only(source, allow_pickle_weights),
             )
-        except (OSError, ValueError) as exc:
-            raise ModelLoadError(f"could not load {model_name!r} with transformers: {exc}") from None
-        if adapter is not None:  # a LoRA run: fold the adapter into the weights (no per-token LoRA cost)
-            from peft import PeftModel
+            if adapter is not None:  # a LoRA run: fold the adapter into the weights (no per-token LoRA cost)
+                from peft import PeftModel
 
-            model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+                check_weights(adapter, allow_pickle_weights)
+                model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+        except (OSError, ValueError, SafetensorError) as exc:  # a missing, truncated or corrupt weights file
+            raise ModelLoadError(f"could not load {model_name!r} with transformers: {exc}") from None
         if self.device != "cuda":
             model.to(self.device)
         self.quantized = quantize == "int8" or (quantize == "auto" and self.device == "cpu" and int8_keeps_answers())

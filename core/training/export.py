@@ -15,6 +15,7 @@ from core.errors import ConfigError
 from core.models import registry, user_models
 from core.models.embedded import ModelFiles
 from core.models.user_models import SERVING_HINTS
+from core.models.weights import check_weights, safetensors_only
 from core.training.export_check import Tolerance, compare_with_fp32, validation_examples
 from core.training.runs import read_run
 
@@ -40,10 +41,12 @@ def merged_model(files: ModelFiles) -> PreTrainedModel:
     """The base model in fp32 with the run's LoRA adapter (if any) folded into its weights."""
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(str(files.base or files.path), dtype=torch.float32)
+    source = files.base or files.path  # our runs and registered models: safetensors (pickles are refused)
+    model = AutoModelForCausalLM.from_pretrained(str(source), dtype=torch.float32, **safetensors_only(source, False))
     if files.adapter is not None:
         from peft import PeftModel
 
+        check_weights(files.adapter, False)
         model = PeftModel.from_pretrained(model, str(files.adapter)).merge_and_unload()
     return model.eval()
 

@@ -52,11 +52,16 @@ def start_run(run_dir: Path, cfg, chosen, data, *, base_ref: str, base_path: Pat
     )
 
 
-def finish_run(run_dir: Path, status: str, metrics: dict | None = None) -> None:
+def finish_run(run_dir: Path, status: str, metrics: dict | None = None, error: str | None = None) -> None:
+    """Record how the run ended; run.json is replaced whole (a full disk cannot leave it half-written)."""
     info = read_run(run_dir) or {}
     info["status"] = status
     info["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-    (run_dir / "run.json").write_text(json.dumps(info, indent=2))
+    if error:
+        info["error"] = error
+    partial = run_dir / "run.json.partial"
+    partial.write_text(json.dumps(info, indent=2))
+    partial.replace(run_dir / "run.json")
     if metrics is not None:
         (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
         (run_dir / "README.md").write_text(model_card(run_dir, info, metrics), encoding="utf-8")

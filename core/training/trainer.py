@@ -4,7 +4,10 @@ scheduler, RNG and data position, DDP under torchrun/accelerate, FSDP/DeepSpeed 
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -18,8 +21,9 @@ from rich.console import Console
 from core.config import Settings
 from core.data import ChatExample, ClassificationExample, PreparedData, TextExample
 from core.data.chat_tokens import encode_chat
-from core.errors import ConfigError
+from core.errors import ConfigError, DiskFullError
 from core.models import registry
+from core.models.weights import check_weights, safetensors_only
 from core.training import runs
 from core.training.callbacks import MetricsLogger, RichProgress
 from core.training.config import TrainConfig, prepare_run_data
@@ -123,6 +127,8 @@ def train(cfg: TrainConfig, settings: Settings, progress: bool = True) -> TrainR
     task = "classification" if data.format == "classification" else "text-generation"
     run_dir = _run_dir(cfg, settings)
     ckpt_dir = run_dir / "checkpoints"
+    if cfg.resume and is_main_process():
+        _drop_incomplete_checkpoints(ckpt_dir)
     has_ckpt = ckpt_dir.is_dir() and any(ckpt_dir.glob("checkpoint-*"))
     if cfg.resume and not has_ckpt:
         raise ConfigError(f"--resume: {run_dir} has no checkpoint to resume from")
@@ -148,6 +154,7 @@ def train(cfg: TrainConfig, settings: Settings, progress: bool = True) -> TrainR
             id2label=dict(enumerate(labels)),
             label2id=label2id,
             trust_remote_code=settings.trust_remote_code,
+            **safetensors_only(base_path, settings.allow_pickle_weights),
         )
         train_feats = _classification_features(tokenizer, data.train, label2id, cfg.max_length)
         val_feats = _classification_features(tokenizer, data.val, label2id, cfg.max_length)
@@ -223,20 +230,67 @@ def train(cfg: TrainConfig, settings: Settings, progress: bool = True) -> TrainR
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         trainer.train(resume_from_checkpoint=True if cfg.resume else None)
-    except BaseException:
+        final = trainer.evaluate() if val_feats else {}
+        final = {k.removeprefix("eval_"): v for k, v in final.items()}
+        final["train_loss"] = _last_train_loss(trainer)
+        final["steps"] = trainer.state.global_step
+        if trainer.is_world_process_zero():
+            _save_model(trainer.model, tokenizer, run_dir / "model")
+            runs.finish_run(run_dir, status="completed", metrics=final)
+    except BaseException as exc:
+        if (reason := _disk_full_reason(exc)) is not None:
+            raise _disk_full(run_dir, reason) from None
         if is_main_process():
             runs.finish_run(run_dir, status="interrupted")
         raise
-    final = trainer.evaluate() if val_feats else {}
-    final = {k.removeprefix("eval_"): v for k, v in final.items()}
-    final["train_loss"] = _last_train_loss(trainer)
-    final["steps"] = trainer.state.global_step
-    if trainer.is_world_process_zero():
-        model_dir = run_dir / "model"
-        trainer.model.save_pretrained(str(model_dir), safe_serialization=True)
-        tokenizer.save_pretrained(str(model_dir))
-        runs.finish_run(run_dir, status="completed", metrics=final)
     return TrainResult(run_dir=run_dir, metrics=final, chosen=chosen)
+
+
+DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)  # no space, a file-size limit, a quota
+
+
+def _disk_full_reason(exc: BaseException) -> str | None:
+    """What failed, when ``exc`` is a write that found no space: an OSError, or safetensors' error (its Rust
+    writer reports the OS error in its message, e.g. "No space left on device (os error 28)")."""
+    from safetensors import SafetensorError
+
+    if isinstance(exc, OSError) and exc.errno in DISK_FULL:
+        return f"{exc.strerror} writing {exc.filename}" if exc.filename else str(exc.strerror)
+    if isinstance(exc, SafetensorError) and any(f"(os error {n})" in str(exc) for n in DISK_FULL):
+        return str(exc).rsplit(": ", 1)[-1]
+    return None
+
+
+def _drop_incomplete_checkpoints(ckpt_dir: Path) -> None:
+    """Remove checkpoint folders cut short (by a full disk or a kill mid-save): transformers writes
+    ``trainer_state.json`` last and resumes from the highest-numbered folder, complete or not."""
+    for folder in ckpt_dir.glob("checkpoint-*"):
+        if not (folder / "trainer_state.json").is_file():
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _save_model(model, tokenizer, model_dir: Path) -> None:
+    """Write the final model beside ``model_dir`` and rename it into place: a run has a ``model`` folder only
+    once it is whole."""
+    partial = model_dir.with_name(model_dir.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    model.save_pretrained(str(partial), safe_serialization=True)
+    tokenizer.save_pretrained(str(partial))
+    shutil.rmtree(model_dir, ignore_errors=True)
+    partial.rename(model_dir)
+
+
+def _disk_full(run_dir: Path, where: str) -> DiskFullError:
+    """Clean up after a write that found no space (the half-written checkpoint or model goes, freeing some),
+    mark the run failed and say what is left to resume from."""
+    if is_main_process():
+        _drop_incomplete_checkpoints(run_dir / "checkpoints")
+        shutil.rmtree(run_dir / "model.partial", ignore_errors=True)
+        with contextlib.suppress(OSError):  # on a disk that is still full, run.json keeps its last status
+            runs.finish_run(run_dir, status="failed", error=f"disk full: {where}")
+    done = sorted((run_dir / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.rsplit("-", 1)[1]))
+    resume = f"`--resume` continues from {done[-1].name}" if done else "no checkpoint was complete: start again"
+    return DiskFullError(f"the disk is full ({where}); run {run_dir} is marked failed. Free some space; {resume}")
 
 
 def _load_causal_lm(cfg: TrainConfig, base, device: str, settings: Settings):
@@ -256,10 +310,14 @@ def _load_causal_lm(cfg: TrainConfig, base, device: str, settings: Settings):
         )
     else:
         kwargs["dtype"] = torch.float32 if device == "cpu" else torch.bfloat16
-    model = AutoModelForCausalLM.from_pretrained(str(base.base or base.path), **kwargs)
+    source = base.base or base.path
+    model = AutoModelForCausalLM.from_pretrained(
+        str(source), **kwargs, **safetensors_only(source, settings.allow_pickle_weights)
+    )
     if base.adapter is not None:  # continue from a LoRA run: fold its adapter in first
         from peft import PeftModel
 
+        check_weights(base.adapter, settings.allow_pickle_weights)
         model = PeftModel.from_pretrained(model, str(base.adapter)).merge_and_unload()
     if cfg.method == "qlora":
         from peft import prepare_model_for_kbit_training

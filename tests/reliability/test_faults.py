@@ -106,8 +106,9 @@ def test_a_model_that_fails_to_load_leaves_the_server_serving_the_others(server_
     broken.write_bytes(b"GGUF" + os.urandom(2048))
     chat = f"{server_api.url}/v1/chat/completions"
     failed = httpx.post(chat, json={"model": str(broken), "messages": [{"role": "user", "content": "hi"}]}, timeout=120)
+    server_api.app.state.load_failures.clear()  # listed on /health (tests/reliability/test_model_loading.py)
     message = failed.json()["error"]["message"]
-    assert "broken.gguf" in message and "could not load" in message, message
+    assert failed.status_code == 503 and "broken.gguf" in message and "could not load" in message, message
     assert_alive(server_api.url)
     ok = httpx.post(chat, json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}, timeout=120)
     assert ok.status_code == 200

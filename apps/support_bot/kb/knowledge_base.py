@@ -163,6 +163,14 @@ class KnowledgeBase:
     def sources(self) -> list[Source]:
         return sorted(self._index.sources.values(), key=lambda s: s.id)
 
+    def check_room(self, names: Sequence[str], limit: int) -> None:
+        """KBError when adding files named ``names`` (new or replacing a source) would make more than ``limit``
+        sources: the API and the web UI refuse such an upload before reading it."""
+        would_hold = len({s.id for s in self.sources()} | {PureWindowsPath(n).name for n in names})
+        if would_hold > limit:
+            setting = "apps.support_bot.max_kb_files"
+            raise KBError(f"the knowledge base would hold {would_hold} files; the limit is {limit} ({setting})")
+
     def entries(self, source_id: str | None = None) -> list[Entry]:
         """All entries in index order, or those of one source."""
         return [e for e in self._index.entries if source_id is None or e.source_id == source_id]

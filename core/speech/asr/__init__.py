@@ -6,12 +6,14 @@ from __future__ import annotations
 from core.config import Settings
 from core.errors import ConfigError
 from core.models import registry
+from core.optional import reports_missing_packages
 from core.speech.asr.base import ASREngine, Segment, TranscribeOptions, Transcript, Word
 from core.speech.config import SpeechSettings
 
 ENGINES = ("faster-whisper", "transformers", "openai-whisper")
 
 
+@reports_missing_packages("speech-recognition model")
 def load_asr_engine(model: str | None = None, settings: Settings | None = None, engine: str | None = None) -> ASREngine:
     """Load ``model`` (default ``apps.speech.asr_model``) on ``engine`` (default ``apps.speech.asr_engine``)."""
     settings = settings or Settings()

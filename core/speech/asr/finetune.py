@@ -54,7 +54,7 @@ def finetune(base: str, clips: list[Clip], out: Path, settings: Settings, config
     ct2 = registry.resolve(base, settings, "asr").path
     pytorch = pytorch_form(base, settings)
     torch.manual_seed(config.seed)
-    model = WhisperForConditionalGeneration.from_pretrained(pytorch)
+    model = WhisperForConditionalGeneration.from_pretrained(pytorch, use_safetensors=True)
     tokenizer = WhisperTokenizerFast.from_pretrained(pytorch)
     prompt = ["<|startoftranscript|>", "<|notimestamps|>"]
     if model.config.vocab_size >= 51865:  # multilingual vocabulary (.en models have 51864 tokens)

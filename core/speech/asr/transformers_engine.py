@@ -27,7 +27,11 @@ class TransformersWhisperEngine(ASREngine):
         self.model = model
         self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
         dtype = torch.float16 if self.device.startswith("cuda") else torch.float32
-        self.whisper = WhisperForConditionalGeneration.from_pretrained(path, dtype=dtype).to(self.device).eval()
+        self.whisper = (
+            WhisperForConditionalGeneration.from_pretrained(path, dtype=dtype, use_safetensors=True)
+            .to(self.device)
+            .eval()
+        )
         self.tokenizer = WhisperTokenizerFast.from_pretrained(path)
         self.features = WhisperFeatureExtractor.from_pretrained(path)
         self.multilingual = self.whisper.config.vocab_size >= 51865  # .en vocabularies have 51864 tokens

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from core.config import Settings
 from core.errors import ConfigError
+from core.optional import reports_missing_packages
 from core.speech.config import SpeechSettings
 from core.speech.tts.base import SpeechOptions, TTSEngine, parse_input, split_sentences
 
 ENGINES = ("piper", "espeak", "coqui")
 
 
+@reports_missing_packages("speech-synthesis engine")
 def load_tts_engine(engine: str | None = None, settings: Settings | None = None, voice: str | None = None) -> TTSEngine:
     """Load ``engine`` with ``voice`` as its default voice (None: ``apps.speech.tts_voice`` or the engine's)."""
     settings = settings or Settings()
