@@ -24,7 +24,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 from core.config import Settings
 from core.errors import ConfigError, InvalidRequestError, LLMEcoError
 
-ACTIONS = ("read", "export", "register", "promote", "rollback", "purge", "forget", "restore")
+ACTIONS = ("read", "export", "register", "canary", "promote", "rollback", "purge", "forget", "restore")
 APPEND_ONLY = "the audit log is append-only"
 
 _SQLITE_TRIGGERS = [
