@@ -154,3 +154,37 @@ def test_disk_full_while_writing_the_store_is_a_clear_error(tmp_path):
     stored = Store(f"sqlite:///{db}").history(out["SESSION"])
     assert len(stored) == int(out["ACKED"]) > 0  # every acknowledged turn, and no partial one
     assert [m.text.split(" ", 2)[1] for m in stored] == [str(i) for i in range(len(stored))]
+
+
+def test_disk_full_during_training_fails_clearly_and_keeps_the_last_checkpoint(tmp_path):
+    """A file-size limit put on a running `llmeco train` once its first checkpoint is complete (the next write of
+    more than 64 KB fails with EFBIG, as a full disk fails with ENOSPC): a one-line error, run.json says failed,
+    no half-written checkpoint or model is left, and `--resume` finishes from the complete checkpoint."""
+    import json
+    import resource
+
+    from tests.core.training.test_resume import llmeco_train
+
+    run = tmp_path / "run"
+    args = ("--method", "lora", "max_steps=3", "save_steps=2", "val_fraction=0")  # no evaluation: quick
+    proc = llmeco_train(run, *args)
+    first = run / "checkpoints" / "checkpoint-2" / "trainer_state.json"
+    deadline = time.time() + 1800
+    while not first.exists():
+        assert proc.poll() is None and time.time() < deadline, proc.stdout.read()
+        time.sleep(0.1)
+    resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+    log = proc.stdout.read()
+    assert proc.wait(1800) == 2, log
+    assert "Traceback" not in log and "the disk is full" in log and "checkpoint-2" in log, log
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "failed" and "disk full" in info["error"], info
+    assert [p.name for p in (run / "checkpoints").iterdir()] == ["checkpoint-2"]
+    assert not (run / "model").exists() and not (run / "model.partial").exists()
+
+    resumed = llmeco_train(run, *args, "--resume")
+    log = resumed.stdout.read()
+    assert resumed.wait(1800) == 0, log
+    assert json.loads((run / "run.json").read_text())["status"] == "completed"
+    assert json.loads((run / "metrics.json").read_text())["steps"] == 3
+    assert (run / "model" / "adapter_model.safetensors").is_file()
