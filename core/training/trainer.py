@@ -250,14 +250,17 @@ DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)  # no space, a file-size l
 
 
 def _disk_full_reason(exc: BaseException) -> str | None:
-    """What failed, when ``exc`` is a write that found no space: an OSError, or safetensors' error (its Rust
-    writer reports the OS error in its message, e.g. "No space left on device (os error 28)")."""
+    """What failed, when ``exc`` is a write that found no space: an OSError, safetensors' error (its Rust writer
+    reports the OS error in its message, e.g. "No space left on device (os error 28)"), or torch.save's (the
+    optimizer state: "[enforce fail at inline_container.cc] unexpected pos", no errno at all)."""
     from safetensors import SafetensorError
 
     if isinstance(exc, OSError) and exc.errno in DISK_FULL:
         return f"{exc.strerror} writing {exc.filename}" if exc.filename else str(exc.strerror)
     if isinstance(exc, SafetensorError) and any(f"(os error {n})" in str(exc) for n in DISK_FULL):
         return str(exc).rsplit(": ", 1)[-1]
+    if isinstance(exc, RuntimeError) and any(s in str(exc) for s in ("PytorchStreamWriter", "inline_container")):
+        return f"torch.save could not write a checkpoint file: {exc}"  # its writer reports no errno
     return None
 
 

@@ -188,3 +188,31 @@ def test_disk_full_during_training_fails_clearly_and_keeps_the_last_checkpoint(t
     assert json.loads((run / "run.json").read_text())["status"] == "completed"
     assert json.loads((run / "metrics.json").read_text())["steps"] == 3
     assert (run / "model" / "adapter_model.safetensors").is_file()
+
+
+WRITES_PAST_A_LIMIT = """
+import resource, sys, torch
+from safetensors.torch import save_file
+from core.training.trainer import _disk_full_reason
+resource.setrlimit(resource.RLIMIT_FSIZE, (65536, 65536))
+writes = {
+    "open": lambda: open(sys.argv[1] + "/a.json", "w").write("x" * 100_000),
+    "torch.save": lambda: torch.save({"x": torch.zeros(100_000)}, sys.argv[1] + "/b.pt"),
+    "safetensors": lambda: save_file({"x": torch.zeros(100_000)}, sys.argv[1] + "/c.safetensors"),
+}
+for name, write in writes.items():
+    try:
+        write()
+        print(name, "WROTE")
+    except Exception as exc:
+        print(name, _disk_full_reason(exc))
+"""
+
+
+def test_every_checkpoint_writer_failing_for_space_is_recognised(tmp_path):
+    """A full disk reaches the trainer as an OSError, a SafetensorError or torch.save's RuntimeError, depending on
+    which file of a checkpoint hits it first: each is recognised (a file-size limit stands in for the disk)."""
+    done = subprocess.run([sys.executable, "-c", WRITES_PAST_A_LIMIT, str(tmp_path)], capture_output=True, text=True)
+    reasons = dict(line.split(" ", 1) for line in done.stdout.splitlines())
+    assert set(reasons) == {"open", "torch.save", "safetensors"}, done.stdout + done.stderr
+    assert all(r not in ("None", "WROTE") for r in reasons.values()), reasons
