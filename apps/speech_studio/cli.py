@@ -122,6 +122,9 @@ def eval_command(
     language = language or clips_language(clips)
     engine = load_asr_engine(model, settings)
     result = evaluate(engine, clips, language, options_from(settings, language=language))
+    if result.clips == 0:  # every clip failed: an error rate of 0% over nothing would read as perfect
+        reasons = "; ".join(d.error for d in result.details if d.error)
+        raise InvalidRequestError(f"no clip in {data} could be scored: {reasons}")
     if as_json:
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
         return

@@ -196,3 +196,44 @@ def test_absurd_audio_through_the_transcription_route(server_api):
         assert response.status_code == 400, (name, response.text)
         assert name in json.loads(response.text)["error"]["message"]
     assert_alive(server_api.url)
+
+
+def _llmeco(monkeypatch, capsys, *args: str) -> tuple[int, str]:
+    """`llmeco ARGS` in this process (the models stay loaded): its exit status and everything it printed."""
+    import sys
+
+    from apps.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["llmeco", *args])
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    printed = capsys.readouterr()
+    return code, printed.out + printed.err
+
+
+def test_speech_commands_on_hostile_audio_give_one_line_errors(tmp_path, monkeypatch, capsys):
+    """transcribe reports each bad file and goes on (status 1); eval with no usable clip and convert of a folder
+    that is not a CTranslate2 model are errors (status 2); never a traceback."""
+    for name, data in HOSTILE_WAVS.items():
+        (tmp_path / name).write_bytes(data)
+    code, printed = _llmeco(monkeypatch, capsys, "speech", "transcribe", *map(str, sorted(tmp_path.iterdir())))
+    assert code == 1 and "Traceback" not in printed, printed
+    for line in ("empty.wav: the file is empty", "text.wav: not a readable audio file", "failed:"):
+        assert line in printed, printed
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for name in ("empty.wav", "text.wav"):
+        (clips / name).write_bytes(HOSTILE_WAVS[name])
+        (clips / name).with_suffix(".txt").write_text("hello world", encoding="utf-8")
+    code, printed = _llmeco(monkeypatch, capsys, "speech", "eval", "--data", str(clips))
+    assert code == 2 and "no clip in" in printed and "Traceback" not in printed, printed
+    not_a_model = tmp_path / "not-a-model"
+    not_a_model.mkdir()
+    code, printed = _llmeco(monkeypatch, capsys, "speech", "convert", str(not_a_model), "-o", str(tmp_path / "o"))
+    assert code == 2 and "model.bin: no such file" in printed and "Traceback" not in printed, printed
+    (not_a_model / "model.bin").write_bytes(b"\x06\x00\x00\x00\x0c\x00WhisperSpec\x00\x01\x00\x00\x00\xff")
+    code, printed = _llmeco(monkeypatch, capsys, "speech", "convert", str(not_a_model), "-o", str(tmp_path / "o"))
+    assert code == 2 and "truncated or corrupt" in printed and "Traceback" not in printed, printed

@@ -30,8 +30,17 @@ _DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
 
 def read_ct2(model_bin: Path) -> dict[str, np.ndarray]:
     """Every variable of a CTranslate2 ``model.bin`` as float32 (int8 weights times their scales; aliases
-    resolved), plus rank-0 flags such as ``encoder/num_heads``."""
-    data = model_bin.read_bytes()
+    resolved), plus rank-0 flags such as ``encoder/num_heads``. A missing, truncated or foreign file is a
+    ModelLoadError naming it (the reader indexes raw bytes, which would otherwise fail deep inside)."""
+    if not model_bin.is_file():
+        raise ModelLoadError(f"{model_bin}: no such file (a CTranslate2 Whisper folder holds model.bin)")
+    try:
+        return _parse_ct2(model_bin, model_bin.read_bytes())
+    except (struct.error, UnicodeDecodeError, ValueError) as exc:
+        raise ModelLoadError(f"{model_bin}: truncated or corrupt CTranslate2 file ({exc})") from None
+
+
+def _parse_ct2(model_bin: Path, data: bytes) -> dict[str, np.ndarray]:
     pos = 0
 
     def take(fmt: str):
