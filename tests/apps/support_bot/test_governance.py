@@ -196,3 +196,16 @@ def test_forget_names_the_runs_trained_on_exported_conversations(tmp_path):
     report = retention.forget(settings, [BotData(store)], session_id="s3")
     assert report.runs == {str(run_dir): ["s3"]}
     store.close()
+
+
+def test_purge_on_both_backends(store_url):
+    store = Store(store_url)
+    for sid in ("old-1", "old-2", "new"):
+        _conversation(store, sid, user=f"cust-{sid}")
+    _age(store_url, "old-1", 40)
+    _age(store_url, "old-2", 40)
+    before = datetime.now(timezone.utc) - timedelta(days=30)
+    assert store.purge(before, anonymise=True)["conversations"] == 2
+    assert store.purge(before)["messages"] == 4  # the anonymised ones go too when deleting
+    assert _count(store_url, "conversations") == 1 and store.forget(user_id="cust-new")[1] == ["new"]
+    store.close()
