@@ -11,6 +11,7 @@ from apps import app_modules
 from core.cli import app, console, err_console, settings_from
 from core.config import Settings
 from core.errors import LLMEcoError
+from core.governance import DataStore
 from core.governance.cli import build_app as build_data_app
 
 # Recent typer vendors its own click, whose usage errors derive from TyperException rather than click's.
@@ -20,7 +21,7 @@ for _module in app_modules("cli"):
     app.add_typer(_module.app, name=_module.COMMAND)
 
 
-def data_stores(settings: Settings) -> list:
+def data_stores(settings: Settings) -> list[DataStore]:
     """Every app's stored data (``apps/<name>/governance.py``), for ``llmeco data``."""
     return [store for module in app_modules("governance") for store in module.data_stores(settings)]
 

@@ -109,7 +109,9 @@ def build_app(stores_for: Callable[[Settings], Sequence[DataStore]]) -> typer.Ty
             console.print(f"backed up {summary.files} files ({summary.bytes / 2**20:.1f} MB){dumps} to {output}")
 
     @app.command()
-    def restore(folder: Path = typer.Argument(..., help="A folder `llmeco data backup` wrote."), as_json: bool = JSON):
+    def restore(
+        folder: Path = typer.Argument(..., help="A folder `llmeco data backup` wrote."), as_json: bool = JSON
+    ) -> None:
         """Verify a backup's checksums, then restore it (stop the apps first)."""
         from core.governance.backup import restore as run
 
