@@ -51,13 +51,20 @@ def demo(
 ) -> None:
     """Open the web portal: a chat playground plus one tab per app."""
     from apps.portal import build_portal
+    from core.serving.audio import MAX_UPLOAD_BYTES
+    from core.serving.guard import ui_options
 
     settings = settings_from(overrides, **{"portal.host": host, "portal.port": port})
     portal = build_portal(settings)
     p = settings.portal
     console.print(f"portal at http://{p.host}:{p.port} (Ctrl+C to stop)")
     portal.queue(default_concurrency_limit=4).launch(
-        server_name=p.host, server_port=p.port, share=p.share, inbrowser=open_browser, show_error=True, auth=p.logins()
+        server_name=p.host,
+        server_port=p.port,
+        share=p.share,
+        inbrowser=open_browser,
+        show_error=True,
+        **ui_options(settings, MAX_UPLOAD_BYTES / 2**20),  # the login, and the largest upload any tab takes
     )
 
 

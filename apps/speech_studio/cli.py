@@ -19,6 +19,7 @@ from rich.table import Table
 
 from core.cli import console, err_console, settings_from
 from core.errors import InvalidRequestError
+from core.serving.guard import ui_options
 from core.speech.asr import load_asr_engine, options_from
 from core.speech.audio import write_audio
 from core.speech.config import SpeechSettings
@@ -197,10 +198,12 @@ def serve(
 
     from apps.speech_studio.api import create_api
     from apps.speech_studio.ui import build_ui
+    from core.serving.audio import MAX_UPLOAD_BYTES
     from core.serving.metrics import serve as run_server
 
     settings = settings_from(overrides)
-    api = gr.mount_gradio_app(create_api(settings), build_ui(settings), path="/ui")
+    uploads = ui_options(settings, MAX_UPLOAD_BYTES / 2**20)
+    api = gr.mount_gradio_app(create_api(settings), build_ui(settings), path="/ui", **uploads)
     console.print(f"speech studio API at http://{host}:{port}/docs, UI at http://{host}:{port}/ui")
     run_server(api, host, port, settings.log_format, "warning")
 
@@ -214,8 +217,10 @@ def ui(
 ) -> None:
     """The speech studio web UI alone: transcribe, speak, voice chat with the support bot."""
     from apps.speech_studio.ui import build_ui
+    from core.serving.audio import MAX_UPLOAD_BYTES
 
+    settings = settings_from(overrides)
     console.print(f"speech studio at http://{host}:{port}")
-    build_ui(settings_from(overrides)).queue(default_concurrency_limit=4).launch(
-        server_name=host, server_port=port, inbrowser=open_browser
+    build_ui(settings).queue(default_concurrency_limit=4).launch(
+        server_name=host, server_port=port, inbrowser=open_browser, **ui_options(settings, MAX_UPLOAD_BYTES / 2**20)
     )

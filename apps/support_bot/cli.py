@@ -14,6 +14,7 @@ from apps.support_bot.config import SHARED_DATA, BotConfig
 from core.cli import console, settings_from
 from core.config import Settings
 from core.errors import InvalidRequestError
+from core.serving.guard import ui_options
 
 COMMAND = "bot"
 app = typer.Typer(help="Customer-service bot: cited answers from your knowledge base, clarify, or hand over.")
@@ -438,7 +439,8 @@ def serve(
     from core.serving.metrics import serve as run_server
 
     bot = open_bot(bot_settings(kb, overrides))
-    api = gr.mount_gradio_app(create_api(bot), build_ui(bot), path="/ui")
+    uploads = ui_options(bot.settings, bot.config.max_upload_mb)
+    api = gr.mount_gradio_app(create_api(bot), build_ui(bot), path="/ui", **uploads)
     console.print(f"support bot API at http://{host}:{port}/docs, UI at http://{host}:{port}/ui")
     run_server(api, host, port, bot.settings.log_format, "warning")
 
@@ -456,4 +458,6 @@ def ui(
 
     bot = open_bot(bot_settings(kb, overrides))
     console.print(f"support bot UI at http://{host}:{port}")
-    build_ui(bot).queue(default_concurrency_limit=8).launch(server_name=host, server_port=port, inbrowser=open_browser)
+    build_ui(bot).queue(default_concurrency_limit=8).launch(
+        server_name=host, server_port=port, inbrowser=open_browser, **ui_options(bot.settings, bot.config.max_upload_mb)
+    )

@@ -175,6 +175,10 @@ def _kb_tab(bot: SupportBot) -> None:
         too_big = [Path(p).name for p in paths if Path(p).stat().st_size > bot.config.max_upload_mb * 1024 * 1024]
         if too_big:
             raise gr.Error(f"Larger than the {bot.config.max_upload_mb} MB limit: {', '.join(too_big)}")
+        try:
+            bot.kb.check_room([Path(p).name for p in paths], bot.config.max_kb_files)
+        except LLMEcoError as exc:
+            raise gr.Error(str(exc)) from None
         results = bot.kb.ingest(
             [Path(p) for p in paths], progress=lambda done, total, name: progress((done, total), desc=name)
         )

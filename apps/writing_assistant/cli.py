@@ -12,6 +12,7 @@ import typer
 from core.cli import console, settings_from
 from core.config import Settings
 from core.errors import InvalidRequestError
+from core.serving.guard import ui_options
 
 COMMAND = "write"
 app = typer.Typer(help="Writing assistant: drafts of a set length, outline first, rewrite, translate, checks.")
@@ -384,7 +385,8 @@ def serve(
     from core.serving.metrics import serve as run_server
 
     writer = open_writer(model, overrides)
-    api = gr.mount_gradio_app(create_api(writer), build_ui(writer.settings, writer), path="/ui")
+    uploads = ui_options(writer.settings, writer.config.max_request_mb)
+    api = gr.mount_gradio_app(create_api(writer), build_ui(writer.settings, writer), path="/ui", **uploads)
     console.print(f"writing assistant API at http://{host}:{port}/docs, UI at http://{host}:{port}/ui")
     run_server(api, host, port, writer.settings.log_format, "warning")
 
@@ -403,5 +405,8 @@ def ui(
     writer = open_writer(model, overrides)
     console.print(f"writing assistant UI at http://{host}:{port}")
     build_ui(writer.settings, writer).queue(default_concurrency_limit=4).launch(
-        server_name=host, server_port=port, inbrowser=open_browser
+        server_name=host,
+        server_port=port,
+        inbrowser=open_browser,
+        **ui_options(writer.settings, writer.config.max_request_mb),
     )
