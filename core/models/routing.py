@@ -126,8 +126,3 @@ class Drain(Generic[T]):
                 self._retired[id(item)] = item
         if not busy:
             self._close(item)
-
-    def draining(self) -> int:
-        """How many retired models still finish requests."""
-        with self._lock:
-            return len(self._retired)

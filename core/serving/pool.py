@@ -50,6 +50,7 @@ class ModelPool:
         self.router = Router(settings)
         self._workers: OrderedDict[str, GenerationWorker] = OrderedDict()
         self._labels: dict[str, str] = {}  # worker key -> the registered version it serves
+        self._draining: dict[GenerationWorker, str] = {}  # retired, still finishing requests -> its key
         self._embedders: dict[str, Embedder] = {}
         self._adopted: set[GenerationWorker] = set()  # engines we were handed: their owner closes them
         self._drain: Drain[GenerationWorker] = Drain(self._close)
@@ -97,7 +98,7 @@ class ModelPool:
             label, lambda: load_text_engine(ref, self.settings, None if engine == "auto" else engine)
         )
         while len(self._workers) >= self.settings.server.max_loaded_models:
-            self._drain.retire(self._pop(next(iter(self._workers))))
+            self._retire(next(iter(self._workers)))
         s = self.settings.server
         self._workers[key] = GenerationWorker(loaded, s.max_queue, s.max_batch_size)
         if label != ref:
@@ -111,13 +112,17 @@ class ModelPool:
         self._revision = self.router.revision
         routed = self.router.routed()
         for key in [k for k, label in self._labels.items() if label not in routed]:
-            self._drain.retire(self._pop(key))
+            self._retire(key)
 
-    def _pop(self, key: str) -> GenerationWorker:
+    def _retire(self, key: str) -> None:
+        """No new requests for ``key``; its worker closes once the requests it has are done."""
         self._labels.pop(key, None)
-        return self._workers.pop(key)
+        worker = self._workers.pop(key)
+        self._draining[worker] = key
+        self._drain.retire(worker)
 
     def _close(self, worker: GenerationWorker) -> None:
+        self._draining.pop(worker, None)
         worker.close(close_engine=worker not in self._adopted)
         self._adopted.discard(worker)
 
@@ -145,11 +150,8 @@ class ModelPool:
             return {key: (w.jobs.qsize(), w.jobs.maxsize) for key, w in self._workers.items()}
 
     def loaded(self) -> list[str]:
-        return list(self._workers) + list(self._embedders)
-
-    def draining(self) -> int:
-        """Replaced versions still finishing their requests."""
-        return self._drain.draining()
+        """Models in memory: those serving, those retired but still finishing requests, and embedders."""
+        return list(self._workers) + list(self._draining.values()) + list(self._embedders)
 
     def servable(self) -> list[tuple[str, str]]:
         """Loaded models, registered names, and every built-in text/embedding model that is ready to load."""
@@ -164,7 +166,7 @@ class ModelPool:
 
     def close(self) -> None:
         with self._lock:
-            for w in self._workers.values():
+            for w in [*self._workers.values(), *self._draining]:  # at shutdown, draining ones go too
                 self._close(w)
             self._workers.clear()
             self._labels.clear()

@@ -49,8 +49,8 @@ def served(tmp_path_factory):
     proc.wait(timeout=30)
 
 
-def ask(url: str, user: str | None = None) -> str:
-    body = {"model": "bot", "messages": SAY_HI, "max_tokens": 1} | ({"user": user} if user else {})
+def ask(url: str, user: str | None = None, model: str = "bot") -> str:
+    body = {"model": model, "messages": SAY_HI, "max_tokens": 1} | ({"user": user} if user else {})
     r = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=120)
     assert r.status_code == 200, r.text
     assert r.headers["x-model-version"] == r.json()["model"]
@@ -101,6 +101,9 @@ def test_a_canary_gets_its_share_per_version_and_promote_makes_it_current(served
     for user in ("ann", "bo", "cy", "di"):  # a user stays on one version
         assert len({ask(url, user) for _ in range(3)}) == 1
     assert "now serves v2" in run("promote", "bot")
+    history = json.loads(run("versions", "bot", "--json"))["history"]
+    assert [e["action"] for e in history][-2:] == ["canary", "promote"]
     assert {ask(url) for _ in range(5)} == {"bot@v2"}
     wait_unloaded(url, "bot@v1")
     assert "bot" in {m["id"] for m in httpx.get(f"{url}/v1/models", timeout=10).json()["data"]}
+    assert ask(url, model="bot@v1") == "bot@v1"  # a client can pin a version, e.g. to compare offline
