@@ -156,7 +156,8 @@ def wav_header(*, rate: int, channels: int, bits: int, data_size: int, fmt_size:
     """A RIFF/WAVE header with whatever values the caller wants, however absurd."""
     block = max(channels * bits // 8, 0) & 0xFFFF
     fmt = struct.pack("<HHIIHH", 1, channels & 0xFFFF, rate & 0xFFFFFFFF, (rate * block) & 0xFFFFFFFF, block, bits)
-    fmt = fmt.ljust(fmt_size, b"\0")[: max(fmt_size, 0)]
+    written = min(fmt_size, 64)  # a header may claim a 2 GB fmt chunk; the file holds no more than 64 bytes of it
+    fmt = fmt.ljust(written, b"\0")[: max(written, 0)]
     body = b"WAVE" + b"fmt " + struct.pack("<I", fmt_size & 0xFFFFFFFF) + fmt
     body += b"data" + struct.pack("<I", data_size & 0xFFFFFFFF) + tail
     return b"RIFF" + struct.pack("<I", (len(body)) & 0xFFFFFFFF) + body
