@@ -24,6 +24,7 @@ from core.errors import LLMEcoError
 from core.governance.audit import AuditLog
 from core.governance.retention import start_schedule
 from core.serving.guard import SQL_INTEGER, Guard, collect_keys, error_status, validation_error
+from core.serving.metrics import instrument
 
 RowId = Annotated[int, PathParam(**SQL_INTEGER)]
 
@@ -86,6 +87,7 @@ def create_api(bot: SupportBot, *, api_key: str | None = None, max_upload_mb: in
     )
 
     api.add_exception_handler(RequestValidationError, validation_error)
+    metrics = instrument(api)
     audit = AuditLog.for_settings(bot.settings)
     start_schedule(bot.settings, [BotData(bot.store)])  # retention, when governance.retention_days is set
 
@@ -100,7 +102,9 @@ def create_api(bot: SupportBot, *, api_key: str | None = None, max_upload_mb: in
     @api.post("/api/chat")
     def chat(body: ChatIn) -> dict:
         """One answer: ``session_id``, ``answer``, ``action`` (answer|clarify|handoff), ``intent``, ``sources``."""
-        return bot.ask(body.message, body.session_id, body.user_id).to_dict()
+        reply = bot.ask(body.message, body.session_id, body.user_id)
+        metrics.observe_reply(reply.action, reply.intent["confidence"])
+        return reply.to_dict()
 
     @api.post("/api/chat/stream")
     def chat_stream(body: ChatIn) -> StreamingResponse:
@@ -111,6 +115,8 @@ def create_api(bot: SupportBot, *, api_key: str | None = None, max_upload_mb: in
 
         def sse() -> Iterator[str]:
             for kind, value in itertools.chain([first], events):
+                if kind != "delta":
+                    metrics.observe_reply(value.action, value.intent["confidence"])
                 payload = {"type": "delta", "text": value} if kind == "delta" else {"type": "reply", **value.to_dict()}
                 yield f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
@@ -120,7 +126,9 @@ def create_api(bot: SupportBot, *, api_key: str | None = None, max_upload_mb: in
     def choose(body: ChoiceIn) -> dict:
         """The customer picked a question a clarifying reply offered: its answer (the reply contract); the question
         they had asked is learned as a paraphrase of that FAQ."""
-        return bot.choose(body.session_id, body.entry_id).to_dict()
+        reply = bot.choose(body.session_id, body.entry_id)
+        metrics.observe_reply(reply.action, reply.intent["confidence"])
+        return reply.to_dict()
 
     @api.get("/api/sessions/{session_id}/messages")
     def session_messages(session_id: str, request: Request) -> list[dict]:
@@ -130,6 +138,7 @@ def create_api(bot: SupportBot, *, api_key: str | None = None, max_upload_mb: in
     @api.post("/api/feedback")
     def feedback(body: FeedbackIn) -> dict:
         feedback_id = bot.store.add_feedback(body.message_id, body.rating, body.comment)
+        metrics.observe_feedback("up" if body.rating == 1 else "down")
         if body.rating == -1:
             learning.from_feedback(body.message_id)
         return {"id": feedback_id}

@@ -48,6 +48,7 @@ from core.config import Settings
 from core.data.pii import redact_pii
 from core.errors import ConfigError, InvalidRequestError, LLMEcoError
 from core.governance.sqlite import scrub
+from core.logs import current_request_id
 
 ROLES = ("user", "assistant")
 ACTIONS = ("answer", "clarify", "handoff")
@@ -108,6 +109,7 @@ class _Message(_Base):
     sources: Mapped[list | None] = mapped_column(JSON)
     latency_ms: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(_UTC)
+    request_id: Mapped[str | None] = mapped_column(String(128))  # the X-Request-ID of the request that wrote it
 
 
 class _Feedback(_Base):
@@ -223,6 +225,7 @@ class StoredMessage:
     sources: list[dict]
     latency_ms: float | None
     created_at: datetime
+    request_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "created_at": _iso(self.created_at)}
@@ -329,6 +332,7 @@ def _message(row: _Message) -> StoredMessage:
         sources=row.sources or [],
         latency_ms=row.latency_ms,
         created_at=row.created_at,
+        request_id=row.request_id,
     )
 
 
@@ -418,11 +422,14 @@ def _available() -> Iterator[None]:
         ) from None
 
 
-def _add_user_column(conn: Any) -> None:
-    """Stores made before conversations had a user id get the column (create_all adds tables, not columns)."""
+def _add_new_columns(conn: Any) -> None:
+    """Stores made before conversations had a user id, or messages a request id, get the columns (create_all adds
+    tables, not columns)."""
     if "user_id" not in {c["name"] for c in inspect(conn).get_columns("conversations")}:
         conn.execute(sql_text("ALTER TABLE conversations ADD COLUMN user_id VARCHAR(200)"))
         conn.execute(sql_text("CREATE INDEX ix_conversations_user_id ON conversations (user_id)"))
+    if "request_id" not in {c["name"] for c in inspect(conn).get_columns("messages")}:
+        conn.execute(sql_text("ALTER TABLE messages ADD COLUMN request_id VARCHAR(128)"))
 
 
 def _stored(text: str) -> str:
@@ -456,7 +463,7 @@ class Store:
                 if self._postgres:
                     conn.execute(select(func.pg_advisory_xact_lock(_SCHEMA_LOCK)))
                 _Base.metadata.create_all(conn)
-                _add_user_column(conn)
+                _add_new_columns(conn)
         except OperationalError as exc:
             engine.dispose()
             raise ConfigError(
@@ -535,6 +542,7 @@ class Store:
                 sources=sources or [],
                 latency_ms=latency_ms,
                 created_at=now,
+                request_id=current_request_id(),
             )
             session.add(row)
             session.flush()

@@ -49,6 +49,8 @@ def test_replies_feedback_request_ids_and_no_pii_in_logs(demo_bot):
     assert "apps.support_bot.bot" in loggers and "core.serving.metrics" in loggers, loggers
     assert any("[EMAIL]" in x["message"] for x in mine), "the question is logged (DEBUG), redacted"
     assert any(x["request_id"] == handoff.headers["x-request-id"] for x in lines), "a new id for a request without"
+    stored = demo_bot.store.history(reply["session_id"])
+    assert [m.request_id for m in stored] == ["bot-req-1", "bot-req-1"], "the store's rows carry the request id"
 
     scraped = {
         (s.name, tuple(sorted(s.labels.items()))): s.value
