@@ -27,4 +27,6 @@ def versions_home(tmp_path):
     from tests.conftest import settings_in
 
     (tmp_path / "home").mkdir()
-    return settings_in(tmp_path / "home"), [gguf_version(tmp_path / f"v{i}") for i in (1, 2, 3)]
+    # One llama.cpp thread: two threads spin at barriers and crawl when the CPUs are shared (CI, parallel jobs).
+    settings = settings_in(tmp_path / "home", **{"text.threads": 1})
+    return settings, [gguf_version(tmp_path / f"v{i}") for i in (1, 2, 3)]

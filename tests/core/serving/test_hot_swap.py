@@ -34,7 +34,7 @@ def served(tmp_path_factory):
     gguf_version(home / "export-2")
     env = {**os.environ, "LLMECO_HOME": str(home)}
     port = free_port()
-    cmd = [sys.executable, "-m", "apps.cli", "serve", "--port", str(port), "--model", "bot"]
+    cmd = [sys.executable, "-m", "apps.cli", "serve", "--port", str(port), "--model", "bot", "text.threads=1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     url = f"http://127.0.0.1:{port}"
     wait_until_serving(f"{url}/health", proc, timeout=180)
