@@ -154,6 +154,7 @@ def models_canary(
 ) -> None:
     """Send a share of a registered name's traffic to a candidate version (A/B test), or end the canary."""
     candidate = user_models.set_canary(settings_from(), name, share, version)
+    record(settings_from(), cli_actor(), "canary", "model", name, {"version": candidate, "share": share})
     if candidate is None:
         console.print(f"{name}: canary ended; all traffic to the current version")
     else:
