@@ -17,6 +17,9 @@ from core.speech.audio import SAMPLE_RATE, denoise, has_speech, load_audio
 from core.speech.text import has_cjk, punctuate_zh, to_simplified
 
 Task = Literal["transcribe", "translate"]
+# Whisper's fallback: when the greedy/beam result looks wrong (low log-probability, repetition), decode again by
+# sampling at rising temperatures and keep the most likely candidate.
+FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,12 @@ class TranscribeOptions:
     initial_prompt: str | None = None  # context / spelling hints for the first window
     hotwords: str | None = None  # words to favour (names, jargon)
     denoise: bool = False
+
+    @property
+    def temperatures(self) -> tuple[float, ...]:
+        """No sampling fallback when translating: a translation always scores worse than transcribing the source
+        language, so the fallback ran every time and its most likely sample was often the untranslated source."""
+        return (0.0,) if self.task == "translate" else FALLBACK_TEMPERATURES
 
     def __post_init__(self) -> None:
         if self.task not in ("transcribe", "translate"):

@@ -41,12 +41,16 @@ class FasterWhisperEngine(ASREngine):
         self.multilingual = self.whisper.model.is_multilingual
 
     def _transcribe(self, samples: np.ndarray, options: TranscribeOptions) -> Transcript:
+        import ctranslate2
+
         language = options.language or (None if self.multilingual else "en")
+        ctranslate2.set_random_seed(0)  # the temperature fallback samples: same audio, same text
         segments, info = self.whisper.transcribe(
             samples,
             language=language,
             task=options.task,
             beam_size=options.beam_size,
+            temperature=options.temperatures,
             vad_filter=options.vad,
             word_timestamps=options.word_timestamps,
             initial_prompt=options.initial_prompt,

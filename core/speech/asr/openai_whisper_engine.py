@@ -39,6 +39,7 @@ class OpenAIWhisperEngine(ASREngine):
             language=language,
             task=options.task,
             beam_size=options.beam_size if options.beam_size > 1 else None,  # None: its greedy decoder
+            temperature=options.temperatures,
             word_timestamps=options.word_timestamps,
             initial_prompt=options.initial_prompt,
             fp16=self.device.startswith("cuda"),

@@ -68,9 +68,13 @@ def test_chinese_in_simplified_characters_with_punctuation(whisper_base, aishell
 
 
 def test_translate_to_english(whisper_base, aishell):
-    t = whisper_base.transcribe(aishell, TranscribeOptions(task="translate"))
-    assert t.text and not has_cjk(t.text)
-    assert sum(c.isascii() and c.isalpha() for c in t.text) > 10
+    """Whisper base's translation of this clip scores below the fallback's threshold: with sampling allowed it was
+    sometimes the Chinese transcript (seen in CI), so the same audio must give the same English text."""
+    texts = {whisper_base.transcribe(aishell, TranscribeOptions(task="translate")).text for _ in range(3)}
+    assert len(texts) == 1
+    text = texts.pop()
+    assert text and not has_cjk(text)
+    assert sum(c.isascii() and c.isalpha() for c in text) > 10
 
 
 def test_initial_prompt_and_hotwords_steer_the_decoder(tiny_en):
