@@ -176,7 +176,7 @@ def serve(
     pool = ModelPool(settings)
     try:
         with console.status(f"loading {pool.default_model} ..."):
-            pool.worker(pool.default_model)  # make the first request quick
+            pool.acquire(pool.default_model).release()  # load it now: the first request is quick
     except ModelLoadError as exc:  # serve the other models; /health and each request for this one say why
         err_console.print(f"[yellow]warning:[/yellow] {exc}; serving the other models", soft_wrap=True)
         failed = {pool.default_model: str(exc)}

@@ -445,10 +445,14 @@ def side_by_side(
         raise gr.Error("Type a message first.")
     if not (model_a or "").strip() or not (model_b or "").strip():
         raise gr.Error("Choose a model for both sides.")
+    leases = []  # each side holds its model (a registered name's version) until its reply is done
     try:
         params = GenerationParams(max_new_tokens=int(max_tokens), temperature=float(temperature))
-        workers = [pool.worker(model_ref(settings, m)) for m in (model_a, model_b)]
+        for m in (model_a, model_b):
+            leases.append(pool.acquire(model_ref(settings, m)))
     except LLMEcoError as exc:
+        for lease in leases:
+            lease.release()
         raise gr.Error(str(exc)) from None
     user = {"role": "user", "content": message}
     histories = [to_chat_messages(history_a) + [user], to_chat_messages(history_b) + [user]]
@@ -458,7 +462,7 @@ def side_by_side(
 
     def pump(side: int) -> None:
         try:
-            for chunk in workers[side].submit_stream(requests[side]):
+            for chunk in leases[side].worker.submit_stream(requests[side]):
                 chunks.put((side, chunk.text))
         except BaseException as exc:  # delivered to the page, never fatal here
             chunks.put((side, exc))
@@ -483,8 +487,9 @@ def side_by_side(
                 answers[side] += item
                 yield snapshot()
     finally:
-        for request in requests:
+        for request, lease in zip(requests, leases, strict=True):
             request.cancel.set()
+            lease.release()
 
 
 # ---------------------------------------------------------------- page

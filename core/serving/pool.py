@@ -78,12 +78,6 @@ class ModelPool:
             self._drain.hold(worker)
         return Lease(worker, label, target.version if target else None, lambda: self._drain.release(worker))
 
-    def worker(self, name: str, engine: str | None = None) -> GenerationWorker:
-        """The worker that answers ``name`` now, loaded if needed but not held (warm-up at start; callers whose
-        model is a path, which no registry change replaces)."""
-        with self.acquire(name, engine) as lease:
-            return lease.worker
-
     def _load(self, label: str, ref: str, engine: str | None) -> GenerationWorker:
         from core.text import load_text_engine
 
