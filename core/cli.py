@@ -12,6 +12,7 @@ from rich.table import Table
 
 from core.config import Settings, load_settings
 from core.errors import ModelLoadError, ModelNotAvailableError
+from core.governance.audit import acting_as, cli_actor
 from core.models import registry
 
 # Piped output (scripts, CI logs) gets a wide console so tables are not squeezed to 80 columns.
@@ -32,12 +33,14 @@ _config_file: Path | None = None
 
 @app.callback()
 def _main(
+    ctx: typer.Context,
     config: Path | None = typer.Option(
         None, "--config", "-c", help="YAML settings file (also LLMECO_CONFIG).", envvar="LLMECO_CONFIG"
     ),
 ) -> None:
     global _config_file
     _config_file = config
+    ctx.with_resource(acting_as(cli_actor()))  # model registry changes are audited as this login's, until it exits
 
 
 def settings_from(overrides: list[str] | None = None, **direct: object) -> Settings:

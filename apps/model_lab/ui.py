@@ -24,6 +24,7 @@ from apps.model_lab.jobs import JobManager, TrainJob, log_tail, run_dir_for
 from core.config import Settings, parse_overrides
 from core.data import ChatExample, ClassificationExample, DataError, prepare_data
 from core.errors import ConfigError, LLMEcoError
+from core.governance.audit import acting_as, ui_actor
 from core.models import registry, user_models
 from core.serving.pool import ModelPool
 from core.text import GenerationParams, Request
@@ -696,16 +697,18 @@ def build(settings: Settings) -> None:
             raise _err(exc) from None
         return frame, gr.Image(value=png, visible=png is not None)
 
-    def on_register(run, name):
+    def on_register(run, name, request: gr.Request):
         try:
-            text = register_run(settings, run, name)
+            with acting_as(ui_actor(request)):  # the audit log names the UI's user
+                text = register_run(settings, run, name)
         except LLMEcoError as exc:
             raise _err(exc) from None
         return (text, gr.Dropdown(choices=sorted(user_models.load_names(settings)), value=name.strip()))
 
-    def on_rollback(name, version):
+    def on_rollback(name, version, request: gr.Request):
         try:
-            text = rollback_model(settings, name, version)
+            with acting_as(ui_actor(request)):
+                text = rollback_model(settings, name, version)
         except LLMEcoError as exc:
             raise _err(exc) from None
         return text, versions_table(settings, name)

@@ -10,6 +10,9 @@ from __future__ import annotations
 import getpass
 import hashlib
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,8 +26,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from core.config import Settings
 from core.errors import ConfigError, InvalidRequestError, LLMEcoError
+from core.models import user_models
 
-ACTIONS = ("read", "export", "register", "canary", "promote", "rollback", "purge", "forget", "restore")
+ACTIONS = ("read", "export", "register", "canary", "canary_stop", "promote", "rollback", "purge", "forget", "restore")
 APPEND_ONLY = "the audit log is append-only"
 
 _SQLITE_TRIGGERS = [
@@ -75,12 +79,47 @@ def default_url(settings: Settings) -> str:
     return settings.governance.audit_url or f"sqlite:///{settings.home / 'governance' / 'audit.db'}"
 
 
+def _login() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container user without a passwd entry
+        return None
+
+
 def cli_actor() -> str:
     """The actor of a command-line read or change: ``cli:<login>``."""
+    login = _login()
+    return f"cli:{login}" if login else "cli"
+
+
+def ui_actor(request: Any | None) -> str:
+    """The actor of a web UI read or change: ``ui:<user>`` when the UI has a login (``gr.Request.username``), else
+    ``ui:client:<address>``, else ``ui``."""
+    if request is None:
+        return "ui"
+    if getattr(request, "username", None):
+        return f"ui:{request.username}"
+    client = getattr(request, "client", None)
+    return f"ui:client:{client.host}" if getattr(client, "host", None) else "ui"
+
+
+_ACTOR: ContextVar[str | None] = ContextVar("audit_actor", default=None)
+
+
+@contextmanager
+def acting_as(actor: str) -> Iterator[None]:
+    """Changes recorded without an explicit actor inside the block (model registry changes, see
+    :func:`_audit_model_change`) are ``actor``'s: the CLI acts as ``cli:<login>``, a web UI as its user."""
+    token = _ACTOR.set(actor)
     try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli"
+        yield
+    finally:
+        _ACTOR.reset(token)
+
+
+def current_actor() -> str:
+    """The innermost :func:`acting_as` actor, else ``python:<login>`` (a script calling the Python API)."""
+    return _ACTOR.get() or f"python:{_login() or 'unknown'}"
 
 
 def request_actor(request: Any) -> str:
@@ -179,3 +218,13 @@ def record(settings: Settings, actor: str, action: str, kind: str, target: str, 
     """Append one entry to the settings' audit log, e.g. ``record(settings, cli_actor(), "promote", "model",
     "support-bot", {"version": 3})``."""
     return AuditLog.for_settings(settings).record(actor, action, kind, target, detail)
+
+
+def _audit_model_change(settings: Settings, event: dict) -> None:
+    """One entry per change to the model registry (register, canary, promote, rollback), however it was made."""
+    detail = {k: v for k, v in event.items() if k not in ("name", "action", "time", "by")}
+    record(settings, current_actor(), event["action"], "model", event["name"], detail)
+
+
+# Subscribed once, when this module is first imported: ``user_models`` imports it before it reports a change.
+user_models.on_change(_audit_model_change)

@@ -94,13 +94,13 @@ class GateError(LLMEcoError):
     """A candidate version did worse than the current one on the gate's test set."""
 
 
-# Called with each change's event (``history`` entry plus ``name``) after it is saved, in the process that made it:
-# the data-governance audit log subscribes here with ``on_change``.
-_LISTENERS: list[Callable[[dict], None]] = []
+# Called with the settings and each change's event (``history`` entry plus ``name``) after it is saved, in the
+# process that made it. The data-governance audit log subscribes when ``core.governance.audit`` is imported.
+_LISTENERS: list[Callable[[Settings, dict], None]] = []
 
 
-def on_change(listener: Callable[[dict], None]) -> None:
-    """Call ``listener(event)`` after every register, canary, promote and rollback made in this process."""
+def on_change(listener: Callable[[Settings, dict], None]) -> None:
+    """Call ``listener(settings, event)`` after every register, canary, promote and rollback made in this process."""
     _LISTENERS.append(listener)
 
 
@@ -123,8 +123,12 @@ def _changing(settings: Settings, name: str, action: str) -> Iterator[tuple[dict
         yield names, event
         names[name].setdefault("history", []).append(event)
         _save(settings, names)
+    # Imported here, not at the top (it imports this module): its import subscribes the audit log, so every change,
+    # whether from the CLI, a web UI or a script, is audited once, even where nothing else imported governance.
+    import core.governance.audit  # noqa: F401
+
     for listener in _LISTENERS:
-        listener({"name": name, **event})
+        listener(settings, {"name": name, **event})
 
 
 def _entry(names: dict, name: str) -> dict:

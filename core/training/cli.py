@@ -10,7 +10,6 @@ import typer
 from rich.table import Table
 
 from core.cli import app, console, models_app, settings_from
-from core.governance.audit import cli_actor, record
 from core.models import user_models
 from core.training.export_check import Tolerance
 
@@ -124,8 +123,6 @@ def models_register(
     checker = user_models.Gate(gate, gate_task, gate_tolerance) if gate is not None else None
     version = user_models.register(settings, run, name, canary=canary, gate=checker)
     verdict = user_models.history(settings, name)[-1].get("gate")
-    detail = {"version": version, "run": str(run), "canary": canary, "gate": verdict}
-    record(settings, cli_actor(), "register", "model", name, detail)
     if verdict is not None:
         old = "none" if verdict["current"] is None else f"{verdict['current']:.4f}"
         console.print(f"gate passed: {verdict['metric']} {verdict['candidate']:.4f} (current: {old})")
@@ -140,7 +137,6 @@ def models_rollback(
 ) -> None:
     """Serve an earlier version of a registered name (ends any canary)."""
     active = user_models.rollback(settings_from(), name, version)
-    record(settings_from(), cli_actor(), "rollback", "model", name, {"version": active})
     console.print(f"{name} now serves v{active}")
 
 
@@ -154,7 +150,6 @@ def models_canary(
 ) -> None:
     """Send a share of a registered name's traffic to a candidate version (A/B test), or end the canary."""
     candidate = user_models.set_canary(settings_from(), name, share, version)
-    record(settings_from(), cli_actor(), "canary", "model", name, {"version": candidate, "share": share})
     if candidate is None:
         console.print(f"{name}: canary ended; all traffic to the current version")
     else:
@@ -165,7 +160,6 @@ def models_canary(
 def models_promote(name: str = typer.Argument(...)) -> None:
     """Make the canary's candidate the current version of NAME."""
     active = user_models.promote(settings_from(), name)
-    record(settings_from(), cli_actor(), "promote", "model", name, {"version": active})
     console.print(f"{name} now serves v{active}")
 
 

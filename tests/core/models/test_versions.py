@@ -14,7 +14,12 @@ from core.models import user_models
 def test_register_canary_promote_rollback_and_history(versions_home):
     settings, (v1, v2, v3) = versions_home
     events: list[dict] = []
-    user_models.on_change(events.append)
+
+    def listen(changed, event: dict) -> None:
+        assert changed is settings
+        events.append(event)
+
+    user_models.on_change(listen)
     try:
         assert user_models.register(settings, v1, "bot") == 1
         assert user_models.register(settings, v2, "bot", canary=0.2) == 2
@@ -32,7 +37,7 @@ def test_register_canary_promote_rollback_and_history(versions_home):
         described = user_models.describe(settings, "bot")
         assert [v["role"] for v in described["versions"]] == ["", "current", ""]
     finally:
-        user_models._LISTENERS.remove(events.append)
+        user_models._LISTENERS.remove(listen)
     actions = [(e["action"], e["version"]) for e in user_models.history(settings, "bot")]
     assert actions == [
         ("register", 1), ("register", 2), ("canary", 2), ("promote", 2), ("register", 3), ("canary", 1),
