@@ -11,6 +11,7 @@ from core.config import Settings
 from core.errors import LLMEcoError
 from core.serving.audio import audio_router
 from core.serving.guard import error_status
+from core.serving.health import ModelHealth
 from core.serving.metrics import instrument
 from core.speech.config import SpeechSettings
 
@@ -25,9 +26,13 @@ def create_api(settings: Settings) -> FastAPI:
     def _user_error(_: Request, exc: LLMEcoError) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=error_status(exc))
 
+    models = ModelHealth()
+
     @api.get("/health")
     def health() -> dict:
-        return {"status": "ok", "asr_model": speech.asr_model, "tts_engine": speech.tts_engine}
+        """``status`` "degraded" (still 200: the other engine still serves) while a model has failed to load, with
+        why in ``failed``; the same shape as the model server's (``core/serving/health.py``)."""
+        return models.health(asr_model=speech.asr_model, tts_engine=speech.tts_engine)
 
-    api.include_router(audio_router(settings, metrics))
+    api.include_router(audio_router(settings, metrics, models))
     return api

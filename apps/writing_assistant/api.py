@@ -155,7 +155,9 @@ def create_api(writer: Writer, store: DocumentStore | None = None) -> FastAPI:
 
     @api.get("/health")
     def health() -> dict:
-        return {"status": "ok", "model": writer.model_name}
+        """``status`` "degraded" (still 200: checks, documents and export still work) while the model has failed
+        to load, with why in ``failed``; the same shape as the model server's (``core/serving/health.py``)."""
+        return writer.models.health(model=writer.model_name)
 
     @api.get("/api/kinds")
     def kinds() -> list[dict]:

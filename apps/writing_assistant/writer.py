@@ -11,6 +11,7 @@ import re
 import threading
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 from apps.writing_assistant.config import WriterConfig
@@ -28,6 +29,7 @@ from apps.writing_assistant.textutil import (
 from core.config import Settings
 from core.errors import InvalidRequestError
 from core.models import registry
+from core.serving.health import ModelHealth
 from core.text import ChatMessage, GenerationParams, TextEngine
 from core.text.constraints import Constraint
 from core.text.templates import strip_control_tokens
@@ -161,6 +163,9 @@ class Writer:
         self.model_name = self.model_name or registry.default_chat_model()
         self._engine = engine
         self._load_lock = threading.Lock()
+        self.models = ModelHealth()  # whether the model loaded, or why not (the API's /health)
+        if engine is not None:
+            self.models.loaded(self.model_name)
 
     @property
     def engine(self) -> TextEngine:
@@ -168,7 +173,9 @@ class Writer:
             if self._engine is None:
                 from core.text import load_text_engine
 
-                self._engine = load_text_engine(self.model_name, self.settings)
+                self._engine = self.models.load(
+                    self.model_name, partial(load_text_engine, self.model_name, self.settings)
+                )
             return self._engine
 
     # -- model calls -----------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from core.config import Settings
 from core.errors import InvalidRequestError
 from core.models import registry
+from core.serving.health import ModelHealth
 from core.serving.metrics import ServiceMetrics
 from core.speech.asr import ASREngine, load_asr_engine, options_from
 from core.speech.audio import encode
@@ -45,18 +46,19 @@ class SpeechRequest(BaseModel):
 
 class SpeechModels:
     """Loaded ASR and TTS engines, one of each per name; a lock per engine serialises use of it. Failed loads are
-    counted in ``metrics``."""
+    counted in ``metrics`` and, by model name (the ASR model, the TTS engine), kept in ``health`` until they load."""
 
-    def __init__(self, settings: Settings, metrics: ServiceMetrics):
+    def __init__(self, settings: Settings, metrics: ServiceMetrics, health: ModelHealth | None = None):
         self.settings, self.metrics = settings, metrics
+        self.health = health or ModelHealth()
         self._engines: dict[str, tuple[ASREngine | TTSEngine, threading.Lock]] = {}
         self._lock = threading.Lock()
 
-    def _get(self, key: str, load) -> tuple:
+    def _get(self, key: str, model: str, load) -> tuple:
         with self._lock:
             if key not in self._engines:
                 try:
-                    self._engines[key] = (load(), threading.Lock())
+                    self._engines[key] = (self.health.load(model, load), threading.Lock())
                 except Exception as exc:
                     self.metrics.load_failed(key, exc)
                     raise
@@ -64,7 +66,8 @@ class SpeechModels:
 
     def asr(self, model: str | None) -> tuple[ASREngine, threading.Lock]:
         name = None if model in (None, "", *OPENAI_ASR_MODELS) else model
-        return self._get(f"asr:{name}", lambda: load_asr_engine(name, self.settings))
+        shown = name or SpeechSettings.from_settings(self.settings).asr_model
+        return self._get(f"asr:{name}", shown, lambda: load_asr_engine(name, self.settings))
 
     def tts(self, model: str, voice: str) -> tuple[TTSEngine, str | None]:
         """(engine, voice): ``model`` names an engine (piper, espeak, coqui) or a registered voice; OpenAI names mean
@@ -80,14 +83,15 @@ class SpeechModels:
             raise InvalidRequestError(
                 f"unknown speech model {model!r}: use tts-1, {', '.join(ENGINES)} or a registered voice"
             )
-        loaded, _ = self._get(f"tts:{engine}", lambda: load_tts_engine(engine, self.settings))
+        loaded, _ = self._get(f"tts:{engine}", engine, lambda: load_tts_engine(engine, self.settings))
         return loaded, None if voice in OPENAI_VOICES else voice
 
 
-def audio_router(settings: Settings, metrics: ServiceMetrics) -> APIRouter:
-    """The audio routes; real-time factors and failed model loads go to ``metrics``."""
+def audio_router(settings: Settings, metrics: ServiceMetrics, health: ModelHealth | None = None) -> APIRouter:
+    """The audio routes; real-time factors and failed model loads go to ``metrics``, loads and why they failed to
+    ``health`` (for the service's /health)."""
     router = APIRouter()
-    models = SpeechModels(settings, metrics)
+    models = SpeechModels(settings, metrics, health)
     limit = SpeechSettings.from_settings(settings).max_duration_s
 
     @router.post("/v1/audio/transcriptions")

