@@ -1,6 +1,6 @@
 """Model Lab tab: pick a base model and data, preview it, fine-tune in a subprocess while watching the loss curve,
-evaluate, compare runs, register the best one under a name, export it to GGUF for llama.cpp speed, and chat with
-it next to its base model.
+evaluate, compare runs, register the best one under a name (then try a new version on a share of the traffic as a
+canary, promote it or roll back), export it to GGUF for llama.cpp speed, and chat with it next to its base model.
 
 Everything except ``build`` is a plain function over ``core`` interfaces, so tests call them directly."""
 
@@ -378,18 +378,51 @@ def rollback_model(settings: Settings, name: str, version: int | None = None) ->
     return f"**{name}** now serves v{active}"
 
 
+def canary_model(settings: Settings, name: str, share: float | None, version: int | None = None) -> str:
+    """Send ``share`` of a registered name's traffic to ``version`` (0 or None: the current candidate, else the
+    newest version), as ``llmeco models canary`` does; a share of 0 ends the canary."""
+    if not name:
+        raise ConfigError("choose a registered name")
+    if share is None:
+        raise ConfigError("give the candidate's share of the traffic, e.g. 0.2 (0 ends the canary)")
+    share = float(share)
+    candidate = user_models.set_canary(settings, name, share, int(version) if version else None)
+    active = user_models.load_names(settings)[name]["active"]
+    if candidate is None:
+        return f"**{name}**: canary ended; v{active} takes all the traffic"
+    return f"**{name}**: v{candidate} takes {share:.0%} of the traffic, v{active} the rest"
+
+
+def promote_model(settings: Settings, name: str) -> str:
+    """Make the canary's candidate the active version, as ``llmeco models promote`` does."""
+    if not name:
+        raise ConfigError("choose a registered name")
+    return f"**{name}** now serves v{user_models.promote(settings, name)}"
+
+
+def registered_table(settings: Settings) -> pd.DataFrame:
+    """One row per registered name: its active version and, while a canary is on, the candidate and its share."""
+    rows = []
+    for name, entry in sorted(user_models.load_names(settings).items()):
+        canary = entry.get("canary")
+        candidate, share = (f"v{canary['version']}", f"{canary['share']:.0%}") if canary else ("", "")
+        rows.append([name, f"v{entry['active']}", candidate, share, len(entry["versions"])])
+    return pd.DataFrame(rows, columns=["name", "active", "candidate", "share", "versions"])
+
+
 def versions_table(settings: Settings, name: str | None) -> pd.DataFrame:
-    entry = user_models.load_names(settings).get(name or "")
+    """A registered name's versions with their role (current, candidate (share)), as ``llmeco models versions``."""
+    versions = user_models.describe(settings, name)["versions"] if name in user_models.load_names(settings) else []
     rows = [
         [
             v["version"],
-            "active" if v["version"] == entry["active"] else "",
+            v["role"],
             Path(v["run"]).name,
             time.strftime("%Y-%m-%d %H:%M", time.localtime(v["registered"])),
         ]
-        for v in (entry or {}).get("versions", [])
+        for v in versions
     ]
-    return pd.DataFrame(rows, columns=["version", "active", "run", "registered"])
+    return pd.DataFrame(rows, columns=["version", "role", "run", "registered"])
 
 
 def export_to_gguf(settings: Settings, run: str, quant: str = "q8_0") -> str:
@@ -591,15 +624,24 @@ def build(settings: Settings) -> None:
         table = gr.Dataframe(runs_table(settings, manager), label="Runs", interactive=False)
         refresh_btn = gr.Button("Refresh")
 
-    # 5. Register
-    with gr.Accordion("5. Register", open=False):
+    # 5. Register and roll out (what `llmeco models register | canary | promote | rollback` do)
+    with gr.Accordion("5. Register, canary, promote, roll back", open=False):
         with gr.Row():
             reg_run = gr.Dropdown(run_names(settings, True), label="Run")
             reg_name = gr.Textbox(label="Serve it as", placeholder="e.g. facts-bot")
             reg_btn = gr.Button("Register")
         reg_out = gr.Markdown()
+        registered = gr.Dataframe(registered_table(settings), label="Registered names", interactive=False)
+        rb_name = gr.Dropdown(sorted(user_models.load_names(settings)), label="Registered name")
         with gr.Row():
-            rb_name = gr.Dropdown(sorted(user_models.load_names(settings)), label="Registered name")
+            canary_version = gr.Number(
+                0, label="Candidate version", info="0 = the current candidate, else the newest", minimum=0, precision=0
+            )
+            canary_share = gr.Slider(0.05, 0.95, value=0.2, step=0.05, label="Candidate's share of the traffic")
+            canary_btn = gr.Button("Start canary")
+            end_canary_btn = gr.Button("End canary")
+            promote_btn = gr.Button("Promote candidate", variant="primary")
+        with gr.Row():
             rb_version = gr.Number(0, label="Version", info="0 = the previous one", minimum=0, precision=0)
             rb_btn = gr.Button("Roll back")
         versions = gr.Dataframe(versions_table(settings, None), label="Versions", interactive=False)
@@ -679,6 +721,7 @@ def build(settings: Settings) -> None:
     def refresh_lists():
         names = sorted(user_models.load_names(settings))
         return (
+            registered_table(settings),
             gr.Dropdown(choices=base_model_names(settings)),
             gr.Dropdown(choices=base_model_names(settings)),
             runs_table(settings, manager),
@@ -705,13 +748,25 @@ def build(settings: Settings) -> None:
             raise _err(exc) from None
         return (text, gr.Dropdown(choices=sorted(user_models.load_names(settings)), value=name.strip()))
 
-    def on_rollback(name, version, request: gr.Request):
+    def change_registry(change, name, request: gr.Request):
         try:
-            with acting_as(ui_actor(request)):
-                text = rollback_model(settings, name, version)
+            with acting_as(ui_actor(request)):  # the audit log names the UI's user
+                text = change()
         except LLMEcoError as exc:
             raise _err(exc) from None
-        return text, versions_table(settings, name)
+        return text, versions_table(settings, name), registered_table(settings)
+
+    def on_rollback(name, version, request: gr.Request):
+        return change_registry(lambda: rollback_model(settings, name, version), name, request)
+
+    def on_canary(name, version, share, request: gr.Request):
+        return change_registry(lambda: canary_model(settings, name, share, version), name, request)
+
+    def on_end_canary(name, request: gr.Request):
+        return change_registry(lambda: canary_model(settings, name, 0), name, request)
+
+    def on_promote(name, request: gr.Request):
+        return change_registry(lambda: promote_model(settings, name), name, request)
 
     def on_export(run, quant):
         try:
@@ -729,7 +784,7 @@ def build(settings: Settings) -> None:
             yield "", a, b
 
     watch_outputs = [plot, status, log, timer, last_state]
-    lists = [base, chat_a, table, eval_model, reg_run, chat_b, rb_name, watched, export_run]
+    lists = [registered, base, chat_a, table, eval_model, reg_run, chat_b, rb_name, watched, export_run]
     private = {"api_visibility": "private"}
     preview_btn.click(on_preview, [upload, shared], preview, api_name="model_lab_preview")
     upload.change(on_preview, [upload, shared], preview, **private)
@@ -752,7 +807,11 @@ def build(settings: Settings) -> None:
         refresh_lists, None, lists, **private
     )
     rb_name.change(lambda n: versions_table(settings, n), rb_name, versions, **private)
-    rb_btn.click(on_rollback, [rb_name, rb_version], [reg_out, versions], api_name="model_lab_rollback")
+    changed = [reg_out, versions, registered]
+    rb_btn.click(on_rollback, [rb_name, rb_version], changed, api_name="model_lab_rollback")
+    canary_btn.click(on_canary, [rb_name, canary_version, canary_share], changed, api_name="model_lab_canary")
+    end_canary_btn.click(on_end_canary, rb_name, changed, api_name="model_lab_end_canary")
+    promote_btn.click(on_promote, rb_name, changed, api_name="model_lab_promote")
     export_btn.click(on_export, [export_run, export_quant], export_out, api_name="model_lab_export_gguf")
     chat_b.change(on_pick_right, chat_b, chat_a, **private)
     send_args = [chat_msg, bot_a, bot_b, chat_a, chat_b, chat_tokens, chat_temp]

@@ -13,6 +13,7 @@ from apps.model_lab.jobs import JobManager, resume_command, run_dir_for, train_c
 from apps.portal import build_portal
 from core.data import DataError
 from core.errors import ConfigError
+from core.models import user_models
 from core.serving.pool import ModelPool
 
 FACTS = "finetune/facts_train.jsonl"
@@ -214,8 +215,41 @@ def test_register_and_rollback_errors_are_user_errors(lab_settings):
     assert "v2" in ui.register_run(lab_settings, "r1", "bot")
     assert ui.rollback_model(lab_settings, "bot") == "**bot** now serves v1"
     table = ui.versions_table(lab_settings, "bot")
-    assert table.version.tolist() == [1, 2] and table.active.tolist() == ["active", ""]
+    assert table.version.tolist() == [1, 2] and table.role.tolist() == ["current", ""]
     assert ui.versions_table(lab_settings, None).empty
+
+
+def test_canary_promote_and_rollback_from_the_ui(lab_settings):
+    """Two versions of a run: a canary sends a share to the candidate (shown per name), promote makes it current,
+    rollback returns to the earlier one; the registry records each change as the CLI's commands do."""
+    write_run(lab_settings, "r1", model=True)
+    ui.register_run(lab_settings, "r1", "bot")
+    ui.register_run(lab_settings, "r1", "bot")
+    ui.rollback_model(lab_settings, "bot")  # v1 current, v2 the newest: the default candidate
+    assert ui.canary_model(lab_settings, "bot", 0.2) == "**bot**: v2 takes 20% of the traffic, v1 the rest"
+    assert ui.registered_table(lab_settings).values.tolist() == [["bot", "v1", "v2", "20%", 2]]
+    assert ui.versions_table(lab_settings, "bot").role.tolist() == ["current", "candidate (20%)"]
+    assert ui.canary_model(lab_settings, "bot", 0) == "**bot**: canary ended; v1 takes all the traffic"
+    assert ui.registered_table(lab_settings).values.tolist() == [["bot", "v1", "", "", 2]]
+
+    ui.canary_model(lab_settings, "bot", 0.5, version=2)
+    assert ui.promote_model(lab_settings, "bot") == "**bot** now serves v2"
+    assert ui.registered_table(lab_settings).values.tolist() == [["bot", "v2", "", "", 2]]
+    assert ui.rollback_model(lab_settings, "bot") == "**bot** now serves v1"
+    actions = [e["action"] for e in user_models.history(lab_settings, "bot")]
+    assert actions == ["register", "register", "rollback", "canary", "canary_stop", "canary", "promote", "rollback"]
+
+    for bad, message in [
+        (lambda: ui.canary_model(lab_settings, "bot", 0.2, version=1), "active version"),
+        (lambda: ui.canary_model(lab_settings, "bot", 1.0), "between 0 and 1"),
+        (lambda: ui.canary_model(lab_settings, "bot", None), "share of the traffic"),
+        (lambda: ui.canary_model(lab_settings, "bot", 0.2, version=3), "no v3"),
+        (lambda: ui.promote_model(lab_settings, "bot"), "no candidate to promote"),
+        (lambda: ui.canary_model(lab_settings, "", 0.2), "choose a registered name"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            bad()
+    assert ui.registered_table(lab_settings).values.tolist() == [["bot", "v1", "", "", 2]]  # nothing changed
 
 
 def test_chat_errors_are_shown_not_raised(lab_settings):
