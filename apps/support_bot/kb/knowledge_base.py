@@ -8,11 +8,14 @@ human rephrasings; ``benchmarks/support_bot_retrieval.py``): MiniLM on the quest
 answer 92.8%, the sum with the text view at 0.5 95.8% (flat from 0.4 to 0.6); USE and BM25 only lowered it, while
 on Chinese paraphrases BM25 over characters adds to USE (see ENVIRONMENT notes), hence the per-language weights.
 The in-memory index is an immutable snapshot swapped in one assignment, so searches never wait for an ingest and
-never see half of one; writers (ingest, delete, learn) take a lock.
+never see half of one; writers (ingest, delete, learn) take a lock, shared with other processes through ``.lock``
+(the API's replicas, ``llmeco data forget``), and start from what is on disk; a search reloads the index when
+another process changed it.
 
 On disk under ``root``: ``sources.json``, ``entries.jsonl``, ``vectors.npy`` (multilingual text vectors, float32),
 ``english.npy`` (English-encoder text vectors), ``questions.npz`` (each distinct question text with its vectors),
-``learned.jsonl`` (paraphrases learned from customers), ``profile.json`` (company names, optional) and ``meta.json``
+``learned.jsonl`` (paraphrases learned from customers, with the session each came from, so forgetting the
+customer removes them), ``profile.json`` (company names, optional) and ``meta.json``
 (format, models, dimension, digest of ``entries.jsonl``), each written to a temporary file and moved into place,
 ``meta.json`` last: a crash leaves either the old index or a digest mismatch that the next open repairs.
 """
@@ -20,6 +23,7 @@ On disk under ``root``: ``sources.json``, ``entries.jsonl``, ``vectors.npy`` (mu
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import hashlib
 import io
 import json
@@ -27,7 +31,8 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PureWindowsPath
@@ -102,6 +107,7 @@ class _Index:
     english: np.ndarray  # (len(entries), english dimension): the English encoder (zero columns without one)
     terms: list[list[str]]  # BM25 tokens per entry, kept so a rebuild never re-tokenises
     learned: dict[str, list[str]]  # entry id -> paraphrases learned from customers
+    learned_by: dict[tuple[str, str], str]  # (entry id, paraphrase) -> the session it was learned from, when known
     questions: dict[str, _Questions]  # "multilingual" / "english" question views
     bm25: BM25
     rows: dict[str, int]
@@ -138,9 +144,11 @@ class KnowledgeBase:
         self.english = english
         self._question_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # text -> (multilingual, english)
         self._write_lock = threading.Lock()
-        self._index = self._build({}, [], self._no_vectors(0), self._no_vectors(0, english=True), [], {})
-        with self._write_lock:
-            self._load()
+        self._seen: tuple[int, int, int] | None = None  # meta.json as last loaded or saved here (see _stamp)
+        self._index = self._build({}, [], self._no_vectors(0), self._no_vectors(0, english=True), [], {}, {})
+        if (self.root / "meta.json").exists():
+            with self._writing():  # loads it
+                pass
 
     @classmethod
     def open(cls, name: str, settings: Settings, embedder: Embedder | None = None) -> KnowledgeBase:
@@ -203,9 +211,8 @@ class KnowledgeBase:
 
     def set_profile(self, **fields: object) -> dict:
         """Update the profile; a None value removes that field."""
-        with self._write_lock:
+        with self._writing():
             profile = {k: v for k, v in {**self.profile(), **fields}.items() if v is not None}
-            self.root.mkdir(parents=True, exist_ok=True)
             _write_all([(self.root / "profile.json", lambda f: f.write(_json_bytes(profile)))])
         return profile
 
@@ -225,7 +232,7 @@ class KnowledgeBase:
         # An upload's name is only a name: "..\\x.csv" and "../x.csv" both become "x.csv" (Windows or POSIX).
         items += [(PureWindowsPath(name).name, Path(name), data) for name, data in (uploads or {}).items()]
         results: list[IngestResult] = []
-        with self._write_lock:
+        with self._writing():
             pending: dict[str, _Pending] = {}
             for done, (name, path, data) in enumerate(items, start=1):
                 results.append(self._prepare(name, path, data, pending))
@@ -237,7 +244,7 @@ class KnowledgeBase:
 
     def delete(self, source_id: str) -> Source:
         """Remove a source and its entries."""
-        with self._write_lock:
+        with self._writing():
             source = self._index.sources.get(source_id)
             if source is None:
                 known = ", ".join(sorted(self._index.sources)) or "none (the knowledge base is empty)"
@@ -245,11 +252,12 @@ class KnowledgeBase:
             self._apply({}, drop={source_id})
         return source
 
-    def learn(self, entry_id: str, paraphrase: str) -> bool:
+    def learn(self, entry_id: str, paraphrase: str, session_id: str | None = None) -> bool:
         """Record ``paraphrase`` as another way to ask FAQ ``entry_id`` (a customer picked it from suggestions);
-        it is matched from the next search on. False when it was already known."""
+        it is matched from the next search on. ``session_id``: the conversation whose words it is, so that
+        forgetting the customer removes it (:func:`forget_sessions`). False when it was already known."""
         paraphrase = " ".join(paraphrase.split())
-        with self._write_lock:
+        with self._writing():
             entry = self.entry(entry_id)
             if entry.kind != "faq":
                 raise KBError(f"entry {entry_id!r} is a document passage; only FAQ entries learn paraphrases")
@@ -257,7 +265,10 @@ class KnowledgeBase:
             if not paraphrase or paraphrase in questions_of(entry, old.learned):
                 return False
             learned = {**old.learned, entry_id: [*old.learned.get(entry_id, []), paraphrase]}
-            self._index = self._build(old.sources, old.entries, old.vectors, old.english, old.terms, learned)
+            learned_by = {**old.learned_by, **({(entry_id, paraphrase): session_id} if session_id else {})}
+            self._index = self._build(
+                old.sources, old.entries, old.vectors, old.english, old.terms, learned, learned_by
+            )
             self._save()
         return True
 
@@ -327,7 +338,7 @@ class KnowledgeBase:
         pairs = [self._question_cache[t] for t in texts]
         return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
 
-    def _build(self, sources, entries, vectors, english, terms, learned) -> _Index:
+    def _build(self, sources, entries, vectors, english, terms, learned, learned_by) -> _Index:
         pairs = [(row, q) for row, e in enumerate(entries) for q in questions_of(e, learned)]
         owners = np.array([row for row, _ in pairs], dtype=np.int64)
         multi, eng = self._question_vectors([q for _, q in pairs])
@@ -338,6 +349,7 @@ class KnowledgeBase:
             english=english,
             terms=terms,
             learned=learned,
+            learned_by=learned_by,
             questions={"multilingual": _Questions.build(multi, owners), "english": _Questions.build(eng, owners)},
             bm25=BM25().build(terms),
             rows={e.id: i for i, e in enumerate(entries)},
@@ -362,6 +374,7 @@ class KnowledgeBase:
             np.vstack([old.english[keep]] + [p.english for p in new]),
             [old.terms[i] for i in keep] + [t for p in new for t in p.terms],
             {k: v for k, v in old.learned.items() if k in ids},  # a paraphrase outlives a re-ingest of its FAQ
+            {k: v for k, v in old.learned_by.items() if k[0] in ids},
         )
         self._save()
 
@@ -379,9 +392,13 @@ class KnowledgeBase:
             "entries": len(index.entries),
             "entries_sha256": hashlib.sha256(lines).hexdigest(),
         }
-        learned = "".join(
-            json.dumps({"entry": k, "text": t}, ensure_ascii=False) + "\n" for k, v in index.learned.items() for t in v
-        ).encode()
+        learned = _learned_bytes(
+            [
+                {"entry": k, "text": t, "session": index.learned_by.get((k, t))}
+                for k, v in index.learned.items()
+                for t in v
+            ]
+        )
         texts = list(dict.fromkeys(q for e in index.entries for q in questions_of(e, index.learned)))
         multi, eng = self._question_vectors(texts)
         sources = [s.to_dict() for s in self.sources()]
@@ -396,6 +413,37 @@ class KnowledgeBase:
                 (self.root / "meta.json", lambda f: f.write(_json_bytes(meta))),
             ]
         )
+        self._seen = self._stamp()
+
+    def _stamp(self) -> tuple[int, int, int] | None:
+        """Identifies the last write of the files: every write replaces ``meta.json`` with a new file."""
+        try:
+            st = os.stat(self.root / "meta.json")
+        except FileNotFoundError:
+            return None
+        return st.st_ino, st.st_mtime_ns, st.st_size
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A writer's locks (this process's, then the files'), starting from what is on disk: another process may
+        have written since this one loaded (a replica learning a paraphrase, ``llmeco data forget``)."""
+        with self._write_lock, _files_lock(self.root):
+            if self._stamp() != self._seen:
+                self._load()
+            yield
+
+    def _reload_if_changed(self) -> None:
+        """Before a search: load what another process wrote, unless a write is in progress (the search then uses
+        the snapshot it has, and a later one reloads)."""
+        stamp = self._stamp()
+        if stamp in (self._seen, None) or not self._write_lock.acquire(blocking=False):
+            return
+        try:
+            with _files_lock(self.root, wait=False) as held:
+                if held and self._stamp() != self._seen:
+                    self._load()
+        finally:
+            self._write_lock.release()
 
     def _load(self) -> None:
         meta_path = self.root / "meta.json"
@@ -413,10 +461,12 @@ class KnowledgeBase:
         )
         sources = _read(self.root / "sources.json", self.root, lambda b: {s["id"]: Source(**s) for s in json.loads(b)})
         learned: dict[str, list[str]] = {}
+        learned_by: dict[tuple[str, str], str] = {}
         if not upgrade:  # format 1 had no learned paraphrases
-            rows = _read(self.root / "learned.jsonl", self.root, lambda b: [json.loads(x) for x in b.splitlines()])
-            for row in rows:
+            for row in _read_learned(self.root):
                 learned.setdefault(row["entry"], []).append(row["text"])
+                if row.get("session"):  # rows written before sessions were kept have none
+                    learned_by[row["entry"], row["text"]] = row["session"]
         english_name = self.english.model_name if self.english else None
         vectors = english = None
         if hashlib.sha256(raw).hexdigest() != meta.get("entries_sha256"):
@@ -460,7 +510,10 @@ class KnowledgeBase:
             vectors = self._embed(self.embedder, [e.text for e in entries])
             english = self._embed_english(entries)
         terms = [tokens(e.text) for e in entries]
-        self._index = self._build(sources, entries, np.asarray(vectors, np.float32), english, terms, learned)
+        self._index = self._build(
+            sources, entries, np.asarray(vectors, np.float32), english, terms, learned, learned_by
+        )
+        self._seen = self._stamp()
         if fresh:
             self._save()
 
@@ -481,6 +534,7 @@ class KnowledgeBase:
         query = query.strip()
         if not query:
             raise KBError("the query is empty; type a question")
+        self._reload_if_changed()
         index = self._index
         n = len(index.entries)
         if not n:
@@ -519,6 +573,61 @@ class KnowledgeBase:
             for rank, (r, _) in enumerate(ranked, 1)
             if np.isfinite(score[r])
         ]
+
+
+def forget_sessions(root: Path, sessions: Collection[str]) -> int:
+    """Remove the paraphrases learned from ``sessions`` (customers' own words, see ``learn``) from the knowledge base
+    at ``root``, and their cached vectors; returns how many. Works on the files, without loading the encoders (for
+    ``llmeco data forget``): a process with the knowledge base open reloads it before its next search."""
+    sessions = set(sessions)
+    if not sessions or not (root / "learned.jsonl").is_file():
+        return 0
+    with _files_lock(root):
+        rows = _read_learned(root)
+        kept = [r for r in rows if r.get("session") not in sessions]
+        if len(kept) == len(rows):
+            return 0
+        entries = _read(root / "entries.jsonl", root, lambda b: [Entry(**json.loads(x)) for x in b.splitlines()])
+        learned: dict[str, list[str]] = {}
+        for row in kept:
+            learned.setdefault(row["entry"], []).append(row["text"])
+        in_use = {q for e in entries for q in questions_of(e, learned)}
+        cached = _read(root / "questions.npz", root, lambda b: dict(np.load(io.BytesIO(b))))
+        keep = np.array([str(t) in in_use for t in cached["texts"]], dtype=bool)
+        meta = (root / "meta.json").read_bytes()
+        _write_all(
+            [
+                (root / "questions.npz", lambda f: np.savez(f, **{k: v[keep] for k, v in cached.items()})),
+                (root / "learned.jsonl", lambda f: f.write(_learned_bytes(kept))),
+                (root / "meta.json", lambda f: f.write(meta)),  # a new meta.json: open knowledge bases reload
+            ]
+        )
+    return len(rows) - len(kept)
+
+
+@contextmanager
+def _files_lock(root: Path, wait: bool = True) -> Iterator[bool]:
+    """The knowledge base's files, locked across processes; yields False when ``wait`` is off and another holds it."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "a") as f:  # released when closed
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            held = False
+        else:
+            held = True
+        yield held
+
+
+def _read_learned(root: Path) -> list[dict]:
+    return _read(root / "learned.jsonl", root, lambda b: [json.loads(x) for x in b.splitlines()])
+
+
+def _learned_bytes(rows: list[dict]) -> bytes:
+    """``learned.jsonl``: one ``{"entry", "text", "session"}`` per paraphrase (no session when none is known)."""
+    return "".join(
+        json.dumps({k: v for k, v in row.items() if v is not None}, ensure_ascii=False) + "\n" for row in rows
+    ).encode()
 
 
 def cosines(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:

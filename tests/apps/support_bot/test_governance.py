@@ -173,6 +173,46 @@ def test_api_reads_are_audited_and_chats_carry_the_user(demo_bot):
     assert demo_bot.store.forget(user_id="cust-42")[1] == [sid]
 
 
+def test_forget_removes_the_paraphrases_a_customer_taught_the_knowledge_base(embedder, tmp_path):
+    """A paraphrase learned when a customer picked a suggested question is their own words: forgetting the customer
+    removes it from the knowledge base's files and from a running bot's open index (which reloads), while another
+    customer's and unlinked ones (learned before sessions were kept, or approved by a reviewer) stay."""
+    from apps.support_bot.config import bot_home
+    from apps.support_bot.governance import data_stores
+    from apps.support_bot.kb.knowledge_base import KnowledgeBase
+    from core.embeddings import load_embedder
+    from tests.apps.support_bot.conftest import BIKES_FAQ
+
+    (tmp_path / "home").mkdir()
+    settings = settings_in(tmp_path / "home")
+    (tmp_path / "faq.csv").write_text(BIKES_FAQ, encoding="utf-8")
+    root = bot_home(settings) / "kb" / "bikes"
+    kb = KnowledgeBase(root, load_embedder("use-multilingual-v3"), english=embedder)  # the running bot's
+    kb.ingest([tmp_path / "faq.csv"])
+    store = Store.for_settings(settings)
+    asked = f"do I get my money back when a {MARK} storm ends my ride"
+    for sid, user, question in (("s-gone", "cust-1", asked), ("s-kept", "cust-2", "reserve a bike")):
+        store.add_message(sid, "user", question, user_id=user)
+    assert kb.learn("bike-rain", asked, session_id="s-gone")
+    assert kb.learn("bike-book", "reserve a bike", session_id="s-kept")
+    assert kb.learn("bike-cancel", "undo my reservation")
+
+    def on_disk() -> bytes:  # question texts are stored as UTF-8 (jsonl) and as numpy UTF-32 (questions.npz)
+        return b"".join(p.read_bytes() for p in root.iterdir() if p.is_file())
+
+    assert MARK.encode() in on_disk() and MARK.encode("utf-32-le") in on_disk()
+    assert kb.search(asked, k=1)[0].question_match == pytest.approx(1.0, abs=1e-4)
+    replica = KnowledgeBase(root, kb.embedder, english=embedder)  # another API replica with the KB open
+    report = retention.forget(settings, data_stores(settings), user_id="cust-1")
+    assert report.stores[0].sessions == ["s-gone"] and report.stores[0].counts["learned_paraphrases"] == 1
+    assert MARK.encode() not in on_disk() and MARK.encode("utf-32-le") not in on_disk()
+    assert kb.search(asked, k=1)[0].question_match < 0.9  # the open index no longer holds it
+    assert kb.learned() == {"bike-book": ["reserve a bike"], "bike-cancel": ["undo my reservation"]}
+    replica.learn("bike-ebike", "electric bikes?", session_id="s-kept")  # a later write starts from the files
+    assert asked not in str(KnowledgeBase(root, kb.embedder, english=embedder).learned())
+    store.close()
+
+
 def test_forget_names_the_runs_trained_on_exported_conversations(tmp_path):
     from core.training.config import TrainConfig, prepare_run_data
     from core.training.defaults import choose
