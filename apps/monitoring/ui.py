@@ -158,6 +158,18 @@ class Page:
     topics: list[list]
     writing: Figure
     stats: Stats
+    versions: list[list]  # feedback per chat model / version (VERSION_COLUMNS)
+
+
+VERSION_COLUMNS = ("chat model (version)", "replies", "thumbs up", "thumbs down", "satisfaction")
+
+
+def versions_table(stats: Stats) -> list[list]:
+    """The bot's replies and ratings per chat model version: a canary's candidate next to the active version."""
+    return [
+        [m, f.replies, f.thumbs_up, f.thumbs_down, "n/a" if f.satisfaction is None else f"{f.satisfaction:.0%}"]
+        for m, f in stats.by_model.items()
+    ]
 
 
 def page(settings: Settings, days: int, embedder: Embedder | None = None) -> Page:
@@ -175,6 +187,7 @@ def page(settings: Settings, days: int, embedder: Embedder | None = None) -> Pag
             topics_table(grouped),
             writing_plot(docs, days),
             stats,
+            versions_table(stats),
         )
     finally:
         bot.close()
@@ -194,13 +207,14 @@ def build(settings: Settings) -> None:
     with gr.Row():
         confidence, writing = gr.Plot(label="Intent confidence"), gr.Plot(label="Writing suggestions")
     table = gr.Dataframe(headers=list(TOPIC_COLUMNS), label="Top unanswered topics", wrap=True)
+    versions = gr.Dataframe(headers=list(VERSION_COLUMNS), label="Support bot feedback per chat model version")
 
     def show(n: float):
         try:
             p = page(settings, int(n))
         except LLMEcoError as exc:
             raise gr.Error(str(exc)) from None
-        return p.actions, p.unanswered_rate, p.confidence, p.writing, p.topics
+        return p.actions, p.unanswered_rate, p.confidence, p.writing, p.topics, p.versions
 
-    outputs = [actions, rate, confidence, writing, table]
+    outputs = [actions, rate, confidence, writing, table, versions]
     refresh.click(show, days, outputs)

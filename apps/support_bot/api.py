@@ -97,13 +97,13 @@ def create_api(bot: SupportBot, *, api_key: str | None = None, max_upload_mb: in
 
     @api.get("/health")
     def health() -> dict:
-        return {"status": "ok", "kb": bot.kb.name, "entries": len(bot.kb)}
+        return bot.models.health(kb=bot.kb.name, entries=len(bot.kb), chat_model=bot.chat_model_name)
 
     @api.post("/api/chat")
     def chat(body: ChatIn) -> dict:
         """One answer: ``session_id``, ``answer``, ``action`` (answer|clarify|handoff), ``intent``, ``sources``."""
         reply = bot.ask(body.message, body.session_id, body.user_id)
-        metrics.observe_reply(reply.action, reply.intent["confidence"])
+        metrics.observe_reply(reply.action, reply.intent["confidence"], reply.model)
         return reply.to_dict()
 
     @api.post("/api/chat/stream")
@@ -116,7 +116,7 @@ def create_api(bot: SupportBot, *, api_key: str | None = None, max_upload_mb: in
         def sse() -> Iterator[str]:
             for kind, value in itertools.chain([first], events):
                 if kind != "delta":
-                    metrics.observe_reply(value.action, value.intent["confidence"])
+                    metrics.observe_reply(value.action, value.intent["confidence"], value.model)
                 payload = {"type": "delta", "text": value} if kind == "delta" else {"type": "reply", **value.to_dict()}
                 yield f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
@@ -127,7 +127,7 @@ def create_api(bot: SupportBot, *, api_key: str | None = None, max_upload_mb: in
         """The customer picked a question a clarifying reply offered: its answer (the reply contract); the question
         they had asked is learned as a paraphrase of that FAQ."""
         reply = bot.choose(body.session_id, body.entry_id)
-        metrics.observe_reply(reply.action, reply.intent["confidence"])
+        metrics.observe_reply(reply.action, reply.intent["confidence"], reply.model)
         return reply.to_dict()
 
     @api.get("/api/sessions/{session_id}/messages")
@@ -138,7 +138,8 @@ def create_api(bot: SupportBot, *, api_key: str | None = None, max_upload_mb: in
     @api.post("/api/feedback")
     def feedback(body: FeedbackIn) -> dict:
         feedback_id = bot.store.add_feedback(body.message_id, body.rating, body.comment)
-        metrics.observe_feedback("up" if body.rating == 1 else "down")
+        rated = bot.store.message(body.message_id)
+        metrics.observe_feedback("up" if body.rating == 1 else "down", answered_by=rated.model)
         if body.rating == -1:
             learning.from_feedback(body.message_id)
         return {"id": feedback_id}

@@ -34,8 +34,9 @@ from apps.support_bot.policy import (
 from apps.support_bot.selfcal import self_calibrate
 from apps.support_bot.store import Store
 from core.config import Settings
-from core.errors import InvalidRequestError
+from core.errors import InvalidRequestError, ModelLoadError
 from core.models import registry
+from core.serving.health import ModelHealth
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,9 @@ class Reply:
     ticket_id: int | None = None
     latency_ms: float = 0.0
     extra: dict = field(default_factory=dict)
+    # the chat model asked to write this answer ("name@v3" for a registered name's version; ``mode`` says whether its
+    # text was kept or a passage quoted instead): feedback is compared per version during a canary
+    model: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -89,6 +93,7 @@ class SupportBot:
         self._chains: dict[str, object] = {}
         self._chat = None
         self._chat_lock = threading.Lock()  # loads the chat model once
+        self.models = ModelHealth()  # the chat model's load failure, on /health until it loads
         self._generating = threading.Lock()  # one answer at a time: the engine is not re-entrant
 
     # ----- configuration -------------------------------------------------------------------------------------
@@ -132,11 +137,19 @@ class SupportBot:
                     from core.integrations.langchain import CoreChatModel
                     from core.text import load_text_engine
 
-                    engine = load_text_engine(self.chat_model_name, self.settings)
+                    name = self.chat_model_name
+                    engine = self.models.load(name, lambda: load_text_engine(name, self.settings))
                     self._chat = CoreChatModel(engine=engine, max_tokens=120, temperature=0.0)
                 retriever = grounded.KBRetriever(search=self.search)
                 self._chains[lang] = grounded.build_chain(self._chat, retriever, self.persona.company[lang], lang)
         return self._chains[lang]
+
+    def close(self) -> None:
+        """Release the chat model (native memory of a local engine)."""
+        with self._chat_lock:
+            if self._chat is not None:
+                self._chat.engine.close()
+                self._chat, self._chains = None, {}
 
     # ----- answering ---------------------------------------------------------------------------------------------
     def ask(self, question: str, session_id: str | None = None, user: str | None = None) -> Reply:
@@ -173,7 +186,7 @@ class SupportBot:
             confidence=intent.confidence,
             user_id=user,
         )
-        answer, sources, decision, ticket = yield from self._respond(
+        answer, sources, decision, ticket, model = yield from self._respond(
             question, lang, decision, hits, history, session_id, signals
         )
         latency = (time.perf_counter() - start) * 1000
@@ -187,6 +200,7 @@ class SupportBot:
             confidence=intent.confidence,
             sources=sources,
             latency_ms=latency,
+            model=model,
         )
         reason = f"{decision.action} ({decision.reason}), intent {intent.label} {intent.confidence:.2f}"
         log.info("reply %d: %s", message_id, reason)
@@ -206,6 +220,7 @@ class SupportBot:
                 ticket_id=ticket,
                 latency_ms=round(latency, 1),
                 extra={"user_message_id": user_id, "signals": asdict(signals)},
+                model=model,
             ),
         )
 
@@ -290,16 +305,16 @@ class SupportBot:
 
     def _respond(self, question, lang, decision: Decision, hits: list[Hit], history, session_id, signals: Signals):
         """Produce the answer text (streaming deltas) and the sources; may downgrade the decision when the model
-        abstains. Returns (answer, sources, decision, ticket_id)."""
+        abstains. Returns (answer, sources, decision, ticket_id, the chat model that was asked, if any)."""
         sources: list[dict] = []
-        ticket = None
+        ticket = model = None
         if decision.mode == "faq":
             best = next(h for h in hits if h.entry.kind == "faq")
             answer = best.entry.answer or best.entry.text
             sources = [_source(h, cited=h is best) for h in [best, *(h for h in hits if h is not best)]]
             yield "delta", answer
         elif decision.mode == "generate" and self.generates(lang):
-            answer, sources, decision = yield from self._generate(question, lang, history, decision, hits)
+            answer, sources, decision, model = yield from self._generate(question, lang, history, decision, hits)
         elif decision.mode == "generate":  # quote the best passage at once: no failed generation to wait for
             answer, sources = _quote(hits, lang)
             why = "no Chinese chat model" if lang == "zh" and not self.writes_chinese else "generation off"
@@ -321,7 +336,7 @@ class SupportBot:
             ticket = self.store.create_ticket(session_id, decision.reason).id
             answer = self.persona.say("handoff", lang, ticket=ticket)
             yield "delta", answer
-        return answer, sources, decision, ticket
+        return answer, sources, decision, ticket, model
 
     def choose(self, session_id: str, entry_id: str) -> Reply:
         """The customer picked a suggested FAQ question: answer it, and learn the question they had asked (the last
@@ -340,7 +355,7 @@ class SupportBot:
         )
         if not offered:
             raise InvalidRequestError(f"{entry_id!r} was not offered as a choice in session {session_id!r}")
-        learned = self.kb.learn(entry_id, asked.text)
+        learned = self.kb.learn(entry_id, asked.text, session_id=session_id)
         self.store.add_message(session_id, "user", entry.question, kb=self.kb.name, intent="choice", confidence=1.0)
         hit = Hit(entry, 1.0, 1.0, 0.0, 1, 1.0)
         sources = [_source(hit, cited=True)]
@@ -373,18 +388,27 @@ class SupportBot:
     def _generate(self, question, lang, history, decision, hits):
         """A grounded answer from the chain; when the model abstains: clarify; when its answer is not supported
         by the passages (small models loop or answer from memory) or the model stays busy with other customers
-        longer than ``generation_wait_s``: quote the best passage instead."""
-        chain = self._chain(lang)
+        longer than ``generation_wait_s``: quote the best passage instead. Returns (answer, sources, decision, the
+        model that answered the chain)."""
+        try:
+            chain = self._chain(lang)
+        except ModelLoadError:  # on /health; the customer still gets the passage
+            answer, sources = _quote(hits, lang)
+            yield "delta", answer
+            why = f"{decision.reason}; chat model {self.chat_model_name!r} failed to load: quoted"
+            return answer, sources, Decision("answer", "passage", why), None
         if not self._generating.acquire(timeout=self.config.generation_wait_s):
             answer, sources = _quote(hits, lang)
             yield "delta", answer
-            return answer, sources, Decision("answer", "passage", decision.reason + "; chat model busy: quoted")
+            return answer, sources, Decision("answer", "passage", decision.reason + "; chat model busy: quoted"), None
         turns = [(m.role, m.text) for m in history]
-        docs, text = [], ""
+        docs, text, model = [], "", None
         try:
             for kind, value in grounded.stream_answer(chain, question, grounded.history_messages(turns)):
                 if kind == "docs":
                     docs = value
+                elif kind == "model":
+                    model = value
                 else:
                     text += value
                     yield "delta", value
@@ -392,15 +416,16 @@ class SupportBot:
             self._generating.release()
         result = grounded.finalize(text, docs, question)
         if result.abstained:
-            return "", [], Decision("clarify", "clarify", "the model found no answer in the passages")
+            return "", [], Decision("clarify", "clarify", "the model found no answer in the passages"), model
         if not result.grounded:
             answer, sources = _quote([d.metadata["hit"] for d in docs], lang)
             yield "delta", "\n\n" + answer
-            return answer, sources, Decision("answer", "passage", decision.reason + "; generated answer not grounded")
+            why = decision.reason + "; generated answer not grounded"
+            return answer, sources, Decision("answer", "passage", why), model
         sources = [_source(d.metadata["hit"], cited=i + 1 in result.cited) for i, d in enumerate(docs)]
         if result.answer != text:  # a citation was added: send the tail
             yield "delta", result.answer[len(text.strip()) :]
-        return result.answer, sources, decision
+        return result.answer, sources, decision, model
 
 
 def _expected_found(expected: tuple[str, ...], hits: list[Hit]) -> tuple[bool | None, bool | None]:

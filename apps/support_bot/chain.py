@@ -12,7 +12,6 @@ from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage
-from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable, RunnablePassthrough
@@ -77,8 +76,9 @@ def format_passages(docs: Sequence[Document]) -> str:
 
 
 def build_chain(model: BaseChatModel, retriever: BaseRetriever, company: str, lang: str = "en") -> Runnable:
-    """Input ``{"question": str, "history": [messages]}``; output ``{"docs": [...], "answer": str}``.
-    Streaming yields the docs first, then the answer token by token."""
+    """Input ``{"question": str, "history": [messages]}``; output ``{"docs": [...], "answer": AIMessage}``.
+    Streaming yields the docs first, then the answer token by token; the answer's last chunk names the model that
+    wrote it (``response_metadata["model_name"]``: a registered name's version, so feedback is kept per version)."""
     prompt = ChatPromptTemplate.from_messages(
         [
             ("system", SYSTEM_PROMPT["zh" if lang == "zh" else "en"].format(company=company)),
@@ -92,7 +92,6 @@ def build_chain(model: BaseChatModel, retriever: BaseRetriever, company: str, la
         )
         | prompt
         | model.bind(stop=list(STOP))
-        | StrOutputParser()
     )
     return RunnablePassthrough.assign(docs=itemgetter("question") | retriever).assign(answer=answer)
 
@@ -207,9 +206,14 @@ def finalize(answer: str, docs: Sequence[Document], question: str = "", min_supp
 
 
 def stream_answer(chain: Runnable, question: str, history: list) -> Iterator[tuple[str, object]]:
-    """Yield ("docs", list[Document]) once, then ("delta", str) pieces of the answer."""
+    """Yield ("docs", list[Document]) once, then ("delta", str) pieces of the answer and ("model", str) at its end."""
     for chunk in chain.stream({"question": question, "history": history}):
         if "docs" in chunk:
             yield "docs", chunk["docs"]
-        if chunk.get("answer"):
-            yield "delta", chunk["answer"]
+        message = chunk.get("answer")
+        if message is None:
+            continue
+        if message.content:
+            yield "delta", message.content
+        if message.response_metadata.get("model_name"):
+            yield "model", message.response_metadata["model_name"]

@@ -12,7 +12,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -110,6 +110,7 @@ class _Message(_Base):
     latency_ms: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(_UTC)
     request_id: Mapped[str | None] = mapped_column(String(128))  # the X-Request-ID of the request that wrote it
+    model: Mapped[str | None] = mapped_column(String(200))  # the chat model asked for a reply: "name@v3", a version
 
 
 class _Feedback(_Base):
@@ -226,6 +227,7 @@ class StoredMessage:
     latency_ms: float | None
     created_at: datetime
     request_id: str | None = None
+    model: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "created_at": _iso(self.created_at)}
@@ -267,6 +269,18 @@ class Unanswered:
 
 
 @dataclass
+class ModelFeedback:
+    replies: int
+    thumbs_up: int
+    thumbs_down: int
+
+    @property
+    def satisfaction(self) -> float | None:
+        rated = self.thumbs_up + self.thumbs_down
+        return self.thumbs_up / rated if rated else None
+
+
+@dataclass
 class Stats:
     days: int
     since: datetime
@@ -277,6 +291,8 @@ class Stats:
     thumbs_up: int
     thumbs_down: int
     open_tickets: int  # open now, whatever their age
+    # per chat model asked for replies ("name@v3" per version during a canary): replies, thumbs up / down
+    by_model: dict[str, ModelFeedback] = field(default_factory=dict)
 
     @property
     def messages(self) -> int:
@@ -307,6 +323,7 @@ class Stats:
             "thumbs_down": self.thumbs_down,
             "satisfaction": self.satisfaction,
             "open_tickets": self.open_tickets,
+            "by_model": {m: {**asdict(f), "satisfaction": f.satisfaction} for m, f in self.by_model.items()},
         }
 
 
@@ -333,6 +350,7 @@ def _message(row: _Message) -> StoredMessage:
         latency_ms=row.latency_ms,
         created_at=row.created_at,
         request_id=row.request_id,
+        model=row.model,
     )
 
 
@@ -423,13 +441,15 @@ def _available() -> Iterator[None]:
 
 
 def _add_new_columns(conn: Any) -> None:
-    """Stores made before conversations had a user id, or messages a request id, get the columns (create_all adds
-    tables, not columns)."""
+    """Stores made before conversations had a user id, or messages a request id or model, get the columns
+    (create_all adds tables, not columns)."""
     if "user_id" not in {c["name"] for c in inspect(conn).get_columns("conversations")}:
         conn.execute(sql_text("ALTER TABLE conversations ADD COLUMN user_id VARCHAR(200)"))
         conn.execute(sql_text("CREATE INDEX ix_conversations_user_id ON conversations (user_id)"))
-    if "request_id" not in {c["name"] for c in inspect(conn).get_columns("messages")}:
-        conn.execute(sql_text("ALTER TABLE messages ADD COLUMN request_id VARCHAR(128)"))
+    columns = {c["name"] for c in inspect(conn).get_columns("messages")}
+    for name, kind in (("request_id", "VARCHAR(128)"), ("model", "VARCHAR(200)")):
+        if name not in columns:
+            conn.execute(sql_text(f"ALTER TABLE messages ADD COLUMN {name} {kind}"))
 
 
 def _stored(text: str) -> str:
@@ -521,9 +541,10 @@ class Store:
         sources: list[dict] | None = None,
         latency_ms: float | None = None,
         user_id: str | None = None,
+        model: str | None = None,
     ) -> int:
         """Store one turn (text redacted); returns its id, which feedback refers to. ``user_id`` names the customer
-        the session belongs to (``llmeco data forget --user``)."""
+        the session belongs to (``llmeco data forget --user``); ``model`` the chat model asked for the reply."""
         _check_session_id(session_id)
         _choice("role", role, ROLES)
         _choice("action", action, (*ACTIONS, None))
@@ -543,6 +564,7 @@ class Store:
                 latency_ms=latency_ms,
                 created_at=now,
                 request_id=current_request_id(),
+                model=model,
             )
             session.add(row)
             session.flush()
@@ -562,6 +584,13 @@ class Store:
             query = query.where(_Message.session_id == session_id)
         with self._read() as session:
             return session.scalar(query)
+
+    def message(self, message_id: int) -> StoredMessage:
+        with self._read() as session:
+            row = session.get(_Message, message_id)
+            if row is None:
+                raise NotFoundError(f"no message with id {message_id}")
+            return _message(row)
 
     def add_feedback(self, message_id: int, rating: int, comment: str | None = None) -> int:
         """Rate one of the bot's replies (+1 / -1). A message keeps one rating: a new one replaces the old."""
@@ -791,6 +820,17 @@ class Store:
                 ).all()
             )
             open_tickets = session.scalar(select(func.count(_Ticket.id)).where(_Ticket.status == "open"))
+            per_model = session.execute(
+                select(
+                    _Message.model,
+                    func.count(_Message.id),
+                    func.count(_Feedback.id).filter(_Feedback.rating == 1),
+                    func.count(_Feedback.id).filter(_Feedback.rating == -1),
+                )
+                .outerjoin(_Feedback, _Feedback.message_id == _Message.id)
+                .where(recent, _Message.model.is_not(None))
+                .group_by(_Message.model)
+            ).all()
         counted = {str(d): (messages, sessions) for d, messages, sessions in per_day}  # SQLite: str, PostgreSQL: date
         daily = []
         for offset in range(days):
@@ -807,6 +847,7 @@ class Store:
             thumbs_up=ratings.get(1, 0),
             thumbs_down=ratings.get(-1, 0),
             open_tickets=open_tickets,
+            by_model={m: ModelFeedback(n, up, down) for m, n, up, down in sorted(per_model)},
         )
 
     # ----- data governance (core/governance): retention, forgetting, training export with lineage ---------------

@@ -141,6 +141,7 @@ class CoreChatModel(BaseChatModel):
                     "finish_reason": chunk.finish_reason,
                     "prompt_tokens": chunk.prompt_tokens,
                     "completion_tokens": chunk.completion_tokens,
+                    "model_name": chunk.model or self.engine.model_name,
                 }
         message = AIMessage(content=text, response_metadata=meta, tool_calls=_lc_tool_calls(calls))
         return ChatResult(generations=[ChatGeneration(message=message)])
@@ -153,7 +154,12 @@ class CoreChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         for chunk in self.engine.stream(self._request(messages, stop, **kwargs)):
-            meta = {"finish_reason": chunk.finish_reason} if chunk.finish_reason else {}
+            # LangChain's key for what answered: a registered name's version ("name@v3") when routed live
+            meta = (
+                {"finish_reason": chunk.finish_reason, "model_name": chunk.model or self.engine.model_name}
+                if chunk.finish_reason
+                else {}
+            )
             calls = [
                 {"name": c.name, "args": c.arguments, "id": c.id, "index": i, "type": "tool_call_chunk"}
                 for i, c in enumerate(chunk.tool_calls)

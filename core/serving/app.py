@@ -23,7 +23,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from prometheus_client import Counter
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -37,9 +36,9 @@ from core.errors import (
     ModelNotAvailableError,
     UnknownModelError,
 )
-from core.models.routing import split_label
 from core.serving.audio import audio_router
 from core.serving.guard import Guard, collect_keys
+from core.serving.health import ModelHealth, health_body
 from core.serving.metrics import ServiceMetrics, instrument
 from core.serving.pool import Lease, ModelPool
 from core.serving.schemas import EXTENSIONS, ChatCompletionRequest, CompletionRequest, EmbeddingRequest
@@ -108,13 +107,6 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
     pool = pool or ModelPool(settings)
     metrics = ServiceMetrics()
     metrics.watch_pool(pool)
-    # The canary / A-B split as it happened; tokens and time to first token are labelled "name@v3" per version too.
-    version_requests = Counter(
-        "llmeco_model_version_requests_total",
-        "Generation requests answered by each version of a registered name",
-        ["model", "version"],
-        registry=metrics.registry,
-    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -124,6 +116,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
     app = FastAPI(title="llm-ecosystem OpenAI-compatible server", version="0.1.0", lifespan=lifespan)
     app.state.pool = pool
     app.state.load_failures = {}  # model -> why it failed to load (shown on /health until it loads)
+    speech = ModelHealth()  # the audio routes' models
     app.add_middleware(
         Guard,
         keys=collect_keys(settings.api_keys, settings.server.api_key),
@@ -186,10 +179,11 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
 
     @app.get("/health")
     async def health() -> dict:
-        loaded = pool.loaded()
-        failed = {m: why for m, why in app.state.load_failures.items() if m not in loaded}
-        status = "degraded" if failed else "ok"  # still 200: the server is up and serves its other models
-        return {"status": status, "default_model": pool.default_model, "loaded": loaded, "failed": failed}
+        """Degraded (still 200: it serves its other models) while a model that failed to load has not loaded since;
+        speech models count once they load (``speech``), text models while the pool holds them."""
+        audio = speech.health()
+        failures = {**app.state.load_failures, **audio["failed"]}
+        return health_body(failures, [*pool.loaded(), *audio["loaded"]], default_model=pool.default_model)
 
     def model_card(name: str, task: str) -> dict:
         return {"id": name, "object": "model", "created": 0, "owned_by": "llmeco", "task": task}
@@ -221,8 +215,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
     async def acquire(model: str, user: str | None) -> Lease:
         """Hold the worker (the routed version, for a registered name) that answers this request."""
         lease = await run_in_threadpool(pool.acquire, model, None, user)
-        if lease.version is not None:
-            version_requests.labels(split_label(lease.model)[0], str(lease.version)).inc()
+        metrics.observe_version(lease.model)  # the canary split; tokens and first-token times are per "name@v3" too
         return lease
 
     def headers(lease: Lease) -> dict[str, str]:
@@ -405,5 +398,5 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
             "usage": {"prompt_tokens": n_tokens, "total_tokens": n_tokens},
         }
 
-    app.include_router(audio_router(settings, metrics))
+    app.include_router(audio_router(settings, metrics, speech))
     return app

@@ -7,7 +7,8 @@ every service: ``llmeco_requests_total``, ``llmeco_request_latency_seconds``, ``
 generation: ``llmeco_queue_depth`` / ``llmeco_queue_capacity``, ``llmeco_generated_tokens_total``,
 ``llmeco_prompt_tokens_total``, ``llmeco_generation_tokens_per_second``, ``llmeco_time_to_first_token_seconds``;
 speech: ``llmeco_asr_real_time_factor``, ``llmeco_tts_real_time_factor``; the bot: ``llmeco_bot_replies_total``,
-``llmeco_bot_confidence``; feedback: ``llmeco_feedback_total``; ``llmeco_model_load_failures_total``."""
+``llmeco_bot_confidence``; feedback: ``llmeco_feedback_total``; ``llmeco_model_load_failures_total``; the canary split:
+``llmeco_model_version_requests_total`` (feedback carries the same ``model`` / ``version`` labels)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from prometheus_client.registry import Collector
 
 from core.errors import InvalidRequestError, UnknownModelError
 from core.logs import REQUEST_ID_HEADER, accept_request_id, request_context
+from core.models.routing import split_label
 
 if TYPE_CHECKING:
     from core.serving.pool import ModelPool
@@ -103,8 +105,15 @@ class ServiceMetrics:
         )
         self.feedback = Counter(
             "llmeco_feedback_total",
-            "Feedback: thumbs up / down on bot replies, accepted / rejected writing suggestions",
-            ["rating"],
+            "Feedback: thumbs up / down on bot replies, accepted / rejected writing suggestions; model and version "
+            "of the registered name that wrote the rated text (empty when no registered version did)",
+            ["rating", "model", "version"],
+            registry=r,
+        )
+        self.version_requests = Counter(
+            "llmeco_model_version_requests_total",
+            "Requests answered by each version of a registered name (the canary / A-B split as it happened)",
+            ["model", "version"],
             registry=r,
         )
         self.load_failures = Counter(
@@ -123,14 +132,24 @@ class ServiceMetrics:
         if completion_tokens and seconds > 0:
             self.speed.labels(model).observe(completion_tokens / seconds)
 
-    def observe_reply(self, action: str, confidence: float) -> None:
-        """One support-bot reply (``Reply.action``, ``Reply.intent["confidence"]``)."""
+    def observe_version(self, answered_by: str | None) -> None:
+        """A request answered by ``answered_by``; counted when that is a registered name's version (``name@v3``)."""
+        name, version = split_label(answered_by or "")
+        if version is not None:
+            self.version_requests.labels(name, str(version)).inc()
+
+    def observe_reply(self, action: str, confidence: float, answered_by: str | None = None) -> None:
+        """One support-bot reply (``Reply.action``, ``Reply.intent["confidence"]``, ``Reply.model``)."""
         self.bot_replies.labels(action).inc()
         self.bot_confidence.labels(action).observe(confidence)
+        self.observe_version(answered_by)
 
-    def observe_feedback(self, rating: Rating, count: int = 1) -> None:
+    def observe_feedback(self, rating: Rating, count: int = 1, answered_by: str | None = None) -> None:
+        """``count`` ratings of text written by ``answered_by`` (a version label ``name@v3`` splits into model and
+        version, so a canary's candidate and the active version are compared on the same chart)."""
         if count > 0:
-            self.feedback.labels(rating).inc(count)
+            name, version = split_label(answered_by or "")
+            self.feedback.labels(rating, name, "" if version is None else str(version)).inc(count)
 
     def observe_rtf(self, kind: Literal["asr", "tts"], name: str, seconds: float, audio_seconds: float) -> None:
         if audio_seconds > 0:

@@ -96,6 +96,7 @@ class StreamChunk:
     completion_tokens: int = 0
     logprobs: list[TokenLogprob] = field(default_factory=list)
     tool_calls: list[ToolCall] = field(default_factory=list)
+    model: str = ""  # on the last chunk: the version that answered ("name@v3"), for a registered name
 
 
 @dataclass
@@ -106,6 +107,7 @@ class Completion:
     completion_tokens: int
     logprobs: list[TokenLogprob] = field(default_factory=list)
     tool_calls: list[ToolCall] = field(default_factory=list)
+    model: str = ""  # the version that answered ("name@v3"), for a registered name
 
 
 ToolChoice = str | dict[str, Any]  # "auto" | "none" | "required" | {"type": "function", "function": {"name"}}
@@ -201,6 +203,7 @@ def collect(chunks: Iterator[StreamChunk]) -> Completion:
         completion_tokens=last.completion_tokens,
         logprobs=logprobs,
         tool_calls=last.tool_calls,
+        model=last.model,
     )
 
 

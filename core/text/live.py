@@ -3,7 +3,8 @@
 
 Each call is answered by the version the registry routes it to at that moment (the active one, or a canary's
 candidate for its share), so register / rollback / promote take effect in a running app with its next call. A
-call keeps the engine it started on; a version that gets no more traffic is closed once its calls are done."""
+call keeps the engine it started on; a version that gets no more traffic is closed once its calls are done. The
+answer names its version (``Completion.model``, the last ``StreamChunk.model``), so apps record feedback per version."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ class LiveEngine(TextEngine):
         self._revision = 0
         self._lock = threading.Lock()
 
-    def _acquire(self) -> TextEngine:
+    def _acquire(self) -> tuple[str, TextEngine]:
         from core.text import load_text_engine
 
         with self._lock:
@@ -45,7 +46,7 @@ class LiveEngine(TextEngine):
                 self._engines[target.label] = load_text_engine(str(target.run), self.settings)
             engine = self._engines[target.label]
             self._drain.hold(engine)
-        return engine
+        return target.label, engine
 
     def loaded(self) -> list[str]:
         """Labels of the versions loaded now."""
@@ -53,18 +54,24 @@ class LiveEngine(TextEngine):
             return list(self._engines)
 
     def _stream(self, request: Request) -> Iterator[StreamChunk]:
-        engine = self._acquire()
+        label, engine = self._acquire()
         try:
-            yield from engine.stream(request)
+            for chunk in engine.stream(request):
+                if chunk.finish_reason:
+                    chunk.model = label
+                yield chunk
         finally:
             self._drain.release(engine)
 
     def generate_batch(self, requests: Sequence[Request]) -> list[Completion]:
-        engine = self._acquire()
+        label, engine = self._acquire()
         try:
-            return engine.generate_batch(requests)
+            completions = engine.generate_batch(requests)
         finally:
             self._drain.release(engine)
+        for completion in completions:
+            completion.model = label
+        return completions
 
     def close(self) -> None:
         with self._lock:

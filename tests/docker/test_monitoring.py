@@ -175,8 +175,8 @@ def test_every_metric_the_alerts_and_the_dashboard_use_is_exported(tmp_path_fact
     assert speech.post("/v1/audio/speech", json={"input": "Hello", "model": "coqui"}).status_code == 400
 
     w, sp = scraped(writing), scraped(speech)
-    assert w[("llmeco_feedback_total", (("rating", "accept"),))] == 1
-    assert w[("llmeco_feedback_total", (("rating", "reject"),))] == 1
+    for rating in ("accept", "reject"):
+        assert w[("llmeco_feedback_total", (("model", ""), ("rating", rating), ("version", "")))] == 1
     assert sum(v for (name, _), v in sp.items() if name == "llmeco_asr_real_time_factor_count") == 1
     assert sum(v for (name, _), v in sp.items() if name == "llmeco_tts_real_time_factor_count") == 1
     failed = [dict(labels) for (name, labels), v in sp.items() if name == "llmeco_model_load_failures_total" and v]

@@ -26,6 +26,8 @@ TURNS = [
     (0, "Where is my parcel?", "clarify", 0.35),
     (0, "Can I pay with bitcoin?", "handoff", 0.2),
 ]
+# turn -> (the chat model version that wrote the reply, its rating): a canary of support-lm
+RATED = {0: ("support-lm@v1", -1), 1: ("support-lm@v2", 1), 3: ("support-lm@v2", 1)}
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +38,11 @@ def stores(tmp_path_factory):
     for i, (ago, question, action, confidence) in enumerate(TURNS):
         session = f"s{i}"
         store.add_message(session, "user", question, intent="x", confidence=confidence)
-        reply_ids[store.add_message(session, "assistant", "...", action=action, confidence=confidence)] = ago
+        model, rating = RATED.get(i, (None, None))
+        reply = store.add_message(session, "assistant", "...", action=action, confidence=confidence, model=model)
+        reply_ids[reply] = ago
+        if rating:
+            store.add_feedback(reply, rating)
     store.close()
     # the store stamps rows with the current time: move the replies and their questions back to their day
     with sqlite3.connect(bot_home(settings) / "bot.db") as db:
@@ -64,13 +70,14 @@ def test_the_page_plots_the_stores_per_day(stores, embedder):
     assert topics["Can I pay with bitcoin?"] == 1 and len(topics) == 2
     writing = page.writing.axes[0]
     assert sorted(p.get_height() for p in writing.patches if p.get_height()) == [1, 2]
+    assert page.versions == [["support-lm@v1", 1, 0, 1, "0%"], ["support-lm@v2", 2, 2, 0, "100%"]]
 
 
 def test_an_empty_window_shows_no_data(tmp_path, embedder):
     page = ui.page(settings_in(tmp_path), days=3, embedder=embedder)
     for fig in (page.actions, page.confidence, page.unanswered_rate, page.writing):
         assert "no data yet" in [t.get_text() for t in fig.axes[0].texts]
-    assert page.topics == []
+    assert page.topics == [] and page.versions == []
 
 
 def test_the_tab_builds_and_the_portal_lists_it(stores):

@@ -1,6 +1,7 @@
 """A registered name in a running app (the support bot and the writing assistant load their chat model with
 ``load_text_engine``): its engine follows `llmeco models register | rollback` without a restart, a reply that is
-being streamed finishes on the version it started with, and the replaced version is closed after it."""
+being streamed finishes on the version it started with, and the replaced version is closed after it. Each answer
+names the version that wrote it."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ def test_a_running_app_follows_the_registry_and_drains_the_old_version(versions_
     engine = load_text_engine("writer-lm", settings)
     assert isinstance(engine, LiveEngine)
     try:
-        assert engine.chat(HI, GenerationParams(max_new_tokens=4)).completion_tokens > 0
+        first_answer = engine.chat(HI, GenerationParams(max_new_tokens=4))
+        assert first_answer.completion_tokens > 0 and first_answer.model == "writer-lm@v1"
         assert engine.loaded() == ["writer-lm@v1"]
         first = engine._engines["writer-lm@v1"]
 
@@ -27,10 +29,11 @@ def test_a_running_app_follows_the_registry_and_drains_the_old_version(versions_
         second = engine._engines["writer-lm@v2"]
         assert first.llm is None  # v1 was idle: closed as soon as the registry moved on
         user_models.register(settings, v3, "writer-lm")
-        engine.chat(HI, GenerationParams(max_new_tokens=2))  # the next call is answered by v3
+        assert engine.chat(HI, GenerationParams(max_new_tokens=2)).model == "writer-lm@v3"  # the next call: v3
         assert engine.loaded() == ["writer-lm@v3"] and second.llm is not None  # v2 still streams
         rest = list(stream)
         assert rest[-1].finish_reason == "length" and rest[-1].completion_tokens == 40
+        assert rest[-1].model == "writer-lm@v2"
         assert second.llm is None  # closed once its reply was done
 
         user_models.rollback(settings, "writer-lm", 1)
