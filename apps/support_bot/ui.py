@@ -13,6 +13,7 @@ from apps.support_bot.bot import SupportBot
 from apps.support_bot.learning import Learning
 from core.config import Settings
 from core.errors import LLMEcoError
+from core.governance.audit import AuditLog
 
 TITLE = "Support bot 客服"
 ORDER = 10
@@ -229,27 +230,44 @@ def _kb_tab(bot: SupportBot) -> None:
     probe.submit(search, [probe], [hits], api_name=False)
 
 
-def _queue_tab(bot: SupportBot) -> None:
+def ticket_rows(bot: SupportBot, status: str, request: gr.Request | None = None) -> list[list]:
+    """The handoff queue (``open``, ``resolved`` or ``all``), in the audit log as a read by the UI's user, as
+    ``GET /api/handoff/tickets`` is."""
+    AuditLog.for_settings(bot.settings).ui(request, "read", "tickets", status)
+    return [
+        [
+            t.id,
+            t.status,
+            f"{t.created_at:%Y-%m-%d %H:%M}",
+            t.reason,
+            next((m["text"] for m in reversed(t.transcript) if m["role"] == "user"), ""),
+        ]
+        for t in bot.store.tickets(None if status == "all" else status)
+    ]
+
+
+def ticket_view(bot: SupportBot, number: float | None, request: gr.Request | None = None) -> str:
+    """A ticket with its transcript as Markdown, in the audit log as ``GET /api/handoff/tickets/{id}`` is."""
+    if not number:
+        return ""
+    AuditLog.for_settings(bot.settings).ui(request, "read", "ticket", int(number))
+    t = bot.store.ticket(int(number))
+    lines = [f"**{m['role']}**: {m['text']}" for m in t.transcript]
+    return f"#### Ticket #{t.id} — {t.reason}\n\n" + "\n\n".join(lines)
+
+
+def _queue_tab(bot: SupportBot, tab: gr.Tab) -> None:
     headers = ["#", "status", "created", "reason", "last customer message"]
 
-    def rows(status: str) -> list[list]:
-        found = bot.store.tickets(None if status == "all" else status)
-        return [
-            [
-                t.id,
-                t.status,
-                f"{t.created_at:%Y-%m-%d %H:%M}",
-                t.reason,
-                next((m["text"] for m in reversed(t.transcript) if m["role"] == "user"), ""),
-            ]
-            for t in found
-        ]
+    def rows(status: str, request: gr.Request) -> dict:
+        return _table(ticket_rows(bot, status, request), headers)
 
     with gr.Row():
         status = gr.Radio(["open", "resolved", "all"], value="open", label="Tickets", scale=3)
         refresh = gr.Button("Refresh 刷新", scale=1, elem_id="queue-refresh")
+    # Filled when the tab is opened, not when the UI is built: every showing of the queue is a recorded read.
     table = gr.Dataframe(
-        value=_table(rows("open"), headers), label="Handoff queue 人工队列", interactive=False, elem_id="queue-table"
+        value=_table([], headers), label="Handoff queue 人工队列", interactive=False, elem_id="queue-table"
     )
     with gr.Row():
         ticket_id = gr.Number(label="Ticket #", precision=0, scale=1)
@@ -258,17 +276,13 @@ def _queue_tab(bot: SupportBot) -> None:
         resolve = gr.Button("Resolve 解决", variant="primary", scale=1)
     transcript = gr.Markdown()
 
-    def show(number):
-        if not number:
-            return ""
+    def show(number, request: gr.Request):
         try:
-            t = bot.store.ticket(int(number))
+            return ticket_view(bot, number, request)
         except LLMEcoError as exc:
             raise gr.Error(str(exc)) from None
-        lines = [f"**{m['role']}**: {m['text']}" for m in t.transcript]
-        return f"#### Ticket #{t.id} — {t.reason}\n\n" + "\n\n".join(lines)
 
-    def do_resolve(number, text, answer, current):
+    def do_resolve(number, text, answer, current, request: gr.Request):
         if not number:
             raise gr.Error("Enter a ticket number.")
         try:
@@ -277,10 +291,11 @@ def _queue_tab(bot: SupportBot) -> None:
                 Learning(bot).from_ticket(ticket, answer)
         except LLMEcoError as exc:
             raise gr.Error(str(exc)) from None
-        return _table(rows(current), headers), show(number)
+        return rows(current, request), show(number, request)
 
-    refresh.click(lambda s: _table(rows(s), headers), [status], [table], api_name=False)
-    status.change(lambda s: _table(rows(s), headers), [status], [table], api_name=False)
+    tab.select(rows, [status], [table], api_name=False)
+    refresh.click(rows, [status], [table], api_name=False)
+    status.change(rows, [status], [table], api_name=False)
     ticket_id.change(show, [ticket_id], [transcript], api_name=False)
     resolve.click(do_resolve, [ticket_id, note, reply, status], [table, transcript], api_name=False)
 
@@ -393,8 +408,8 @@ def components(bot: SupportBot) -> None:
             _chat_tab(bot)
         with gr.Tab("Knowledge base 知识库"):
             _kb_tab(bot)
-        with gr.Tab("Handoff queue 人工队列", elem_id="tab-queue"):
-            _queue_tab(bot)
+        with gr.Tab("Handoff queue 人工队列", elem_id="tab-queue") as queue:
+            _queue_tab(bot, queue)
         with gr.Tab("Suggestions 学习建议", elem_id="tab-suggestions"):
             _suggestions_tab(bot)
         with gr.Tab("Analytics 统计"):

@@ -21,6 +21,7 @@ from apps.writing_assistant.textutil import count, detect_language, unit
 from apps.writing_assistant.writer import REWRITE_MODES, Brief, Writer
 from core.config import Settings
 from core.errors import LLMEcoError
+from core.governance.audit import AuditLog
 
 TITLE = "Writing 写作"
 ORDER = 20
@@ -306,32 +307,48 @@ def components(settings: Settings, writer: Writer | None = None, store: Document
     save_btn.click(do_save, [editor, doc_state, language, kind, title], [doc_state, history, stats], api_name=False)
     undo_btn.click(do_undo, [doc_state], [editor, history, stats], api_name=False)
 
-    def do_export(text, doc_id, state, f, ttl):
-        text = text or ""
-        if not text.strip():
-            raise gr.Error("The document is empty.")
-        folder = Path(tempfile.mkdtemp(prefix="llmeco-write-"))
-        name = "".join(c if c.isalnum() or c in "-_" else "_" for c in (ttl or "document"))[:60] or "document"
-        path = folder / f"{name}.{f}"
-        if f == "docx":
-            found = [Suggestion(**{k: s[k] for k in ("id", "offset", "length", "original", "replacement")})
-                     for s in state["suggestions"]]  # fmt: skip
-            accepted = (
-                state["accepted"] if apply_suggestions(state["original"], found, state["accepted"]) == text else []
-            )
-            if accepted:  # the last accepted suggestions as tracked changes
-                path.write_bytes(to_docx(state["original"], found, accepted, ttl))
-            elif doc_id is not None:  # the changes since the first version
-                first = store.version(doc_id, 1).text
-                changes = diff_suggestions(first, text, detect_language(text))
-                path.write_bytes(to_docx(first, changes, [c.id for c in changes], ttl))
-            else:
-                path.write_bytes(to_docx(text, title=ttl))
-        else:
-            path.write_text((to_markdown if f == "md" else to_txt)(text, ttl), encoding="utf-8")
-        return str(path)
+    def do_export(text, doc_id, state, f, ttl, request: gr.Request):
+        return export_file(settings, store, text, doc_id, state, f, ttl, request)
 
     export_btn.click(do_export, [editor, doc_state, pending, fmt, title], [download], api_name=False)
+
+
+def export_file(
+    settings: Settings,
+    store: DocumentStore,
+    text: str | None,
+    doc_id: int | None,
+    state: dict,
+    fmt: str,
+    title: str | None,
+    request: gr.Request | None = None,
+) -> str:
+    """Write the editor's text as ``fmt`` (md, txt, or docx with the accepted suggestions, else the changes since
+    the first version, as tracked changes) and return the file. A stored document's export is in the audit log as
+    a read by the UI's user, as ``POST /api/documents/{id}/export`` is."""
+    text = text or ""
+    if not text.strip():
+        raise gr.Error("The document is empty.")
+    if doc_id is not None:
+        AuditLog.for_settings(settings).ui(request, "export", "document", doc_id, {"format": fmt})
+    folder = Path(tempfile.mkdtemp(prefix="llmeco-write-"))
+    name = "".join(c if c.isalnum() or c in "-_" else "_" for c in (title or "document"))[:60] or "document"
+    path = folder / f"{name}.{fmt}"
+    if fmt == "docx":
+        found = [Suggestion(**{k: s[k] for k in ("id", "offset", "length", "original", "replacement")})
+                 for s in state["suggestions"]]  # fmt: skip
+        accepted = state["accepted"] if apply_suggestions(state["original"], found, state["accepted"]) == text else []
+        if accepted:  # the last accepted suggestions as tracked changes
+            path.write_bytes(to_docx(state["original"], found, accepted, title))
+        elif doc_id is not None:  # the changes since the first version
+            first = store.version(doc_id, 1).text
+            changes = diff_suggestions(first, text, detect_language(text))
+            path.write_bytes(to_docx(first, changes, [c.id for c in changes], title))
+        else:
+            path.write_bytes(to_docx(text, title=title))
+    else:
+        path.write_text((to_markdown if fmt == "md" else to_txt)(text, title), encoding="utf-8")
+    return str(path)
 
 
 def _count_md(text: str) -> str:

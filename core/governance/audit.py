@@ -188,6 +188,10 @@ class AuditLog:
         """Record a REST read or export by the caller of ``request`` (see :func:`request_actor`)."""
         return self.record(request_actor(request), action, kind, str(target), detail)
 
+    def ui(self, request: Any | None, action: str, kind: str, target: Any, detail: dict | None = None) -> int:
+        """Record a web UI read or export by the user of ``request`` (a ``gr.Request``, see :func:`ui_actor`)."""
+        return self.record(ui_actor(request), action, kind, str(target), detail)
+
     def entries(self, since: datetime | None = None, limit: int | None = None) -> list[AuditEntry]:
         """Oldest first; ``since``: entries at or after that time."""
         query = select(_Entry).order_by(_Entry.id)

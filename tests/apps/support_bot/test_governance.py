@@ -213,6 +213,26 @@ def test_forget_removes_the_paraphrases_a_customer_taught_the_knowledge_base(emb
     store.close()
 
 
+def test_ui_reads_of_the_handoff_queue_and_a_ticket_are_audited(demo_bot):
+    import gradio as gr
+
+    from apps.support_bot.ui import ticket_rows, ticket_view
+
+    demo_bot.store.add_message("s-ui-audit", "user", "I want to talk to a person about my order")
+    ticket = demo_bot.store.create_ticket("s-ui-audit", "asked for a person")
+    log = AuditLog.for_settings(demo_bot.settings)
+    seen = len(log.entries())
+    agent = gr.Request(username="agent-7")  # the login of a UI with portal.auth
+    assert ticket.id in [row[0] for row in ticket_rows(demo_bot, "open", agent)]
+    assert "about my order" in ticket_view(demo_bot, ticket.id, agent)
+    new = log.entries()[seen:]
+    assert [(e.actor, e.action, e.kind, e.target) for e in new] == [
+        ("ui:agent-7", "read", "tickets", "open"),
+        ("ui:agent-7", "read", "ticket", str(ticket.id)),
+    ]
+    demo_bot.store.forget(session_id="s-ui-audit")
+
+
 def test_forget_names_the_runs_trained_on_exported_conversations(tmp_path):
     from core.training.config import TrainConfig, prepare_run_data
     from core.training.defaults import choose

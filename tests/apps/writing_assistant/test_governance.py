@@ -1,11 +1,13 @@
 """Retention of documents (every version deleted from the file's bytes, or anonymised) and audited document reads
-and exports over the REST API."""
+and exports over the REST API and in the web UI."""
 
 from __future__ import annotations
 
 import sqlite3
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
+import gradio as gr
 from fastapi.testclient import TestClient
 
 from apps.writing_assistant.api import create_api
@@ -61,4 +63,25 @@ def test_document_reads_and_exports_are_audited(lazy_writer, tmp_path):
         ("export", "document", str(doc["id"])),
     ]
     assert new[2].detail == {"format": "txt"} and new[0].actor == "client:testclient"
+    store.close()
+
+
+def test_ui_exports_are_audited_with_the_ui_user(lazy_writer, tmp_path):
+    from apps.writing_assistant.ui import export_file
+
+    settings = lazy_writer.settings
+    store = DocumentStore(tmp_path / "documents.db")
+    doc = store.create("Plan", "Step one.", "en")
+    log = AuditLog.for_settings(settings)
+    seen = len(log.entries())
+    no_suggestions = {"original": "", "suggestions": [], "accepted": []}
+    path = Path(
+        export_file(settings, store, "Step one.", doc.id, no_suggestions, "txt", "Plan", gr.Request(username="ed"))
+    )
+    assert "Step one." in path.read_text(encoding="utf-8")
+    export_file(settings, store, "Never saved.", None, no_suggestions, "md", "Draft")  # nothing stored was read
+    new = log.entries()[seen:]
+    assert [(e.actor, e.action, e.kind, e.target, e.detail) for e in new] == [
+        ("ui:ed", "export", "document", str(doc.id), {"format": "txt"})
+    ]
     store.close()
