@@ -14,6 +14,7 @@ import gradio as gr
 from apps.speech_studio.governance import outputs_dir
 from core.config import Settings
 from core.errors import LLMEcoError
+from core.governance.ui_cache import blocks_options
 from core.speech.asr import load_asr_engine, options_from
 from core.speech.audio import write_audio
 from core.speech.config import SpeechSettings
@@ -180,7 +181,7 @@ def build(settings: Settings) -> None:
 
 
 def build_ui(settings: Settings) -> gr.Blocks:
-    with gr.Blocks(title="Speech studio") as blocks:
+    with gr.Blocks(title="Speech studio", **blocks_options(settings)) as blocks:
         gr.Markdown("## Speech studio 语音工作室")
         build(settings)
     return blocks

@@ -14,6 +14,7 @@ from apps.support_bot.learning import Learning
 from core.config import Settings
 from core.errors import LLMEcoError
 from core.governance.audit import AuditLog
+from core.governance.ui_cache import blocks_options
 
 TITLE = "Support bot 客服"
 ORDER = 10
@@ -417,7 +418,7 @@ def components(bot: SupportBot) -> None:
 
 
 def build_ui(bot: SupportBot) -> gr.Blocks:
-    with gr.Blocks(title=f"{bot.persona.company['en']} support") as blocks:
+    with gr.Blocks(title=f"{bot.persona.company['en']} support", **blocks_options(bot.settings)) as blocks:
         gr.Markdown(f"## {bot.persona.company['en']} · {bot.persona.company['zh']} support bot")
         components(bot)
     return blocks

@@ -22,6 +22,7 @@ from apps.writing_assistant.writer import REWRITE_MODES, Brief, Writer
 from core.config import Settings
 from core.errors import LLMEcoError
 from core.governance.audit import AuditLog
+from core.governance.ui_cache import blocks_options, cache_dir
 
 TITLE = "Writing 写作"
 ORDER = 20
@@ -331,7 +332,8 @@ def export_file(
         raise gr.Error("The document is empty.")
     if doc_id is not None:
         AuditLog.for_settings(settings).ui(request, "export", "document", doc_id, {"format": fmt})
-    folder = Path(tempfile.mkdtemp(prefix="llmeco-write-"))
+    cache_dir(settings).mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="export-", dir=cache_dir(settings)))  # deleted with Gradio's cache
     name = "".join(c if c.isalnum() or c in "-_" else "_" for c in (title or "document"))[:60] or "document"
     path = folder / f"{name}.{fmt}"
     if fmt == "docx":
@@ -357,7 +359,7 @@ def _count_md(text: str) -> str:
 
 
 def build_ui(settings: Settings, writer: Writer | None = None, store: DocumentStore | None = None) -> gr.Blocks:
-    with gr.Blocks(title="Writing assistant 写作助手") as blocks:
+    with gr.Blocks(title="Writing assistant 写作助手", **blocks_options(settings)) as blocks:
         gr.Markdown("## Writing assistant 写作助手")
         components(settings, writer, store)
     return blocks

@@ -1,6 +1,7 @@
 """Backups of everything under ``$LLMECO_HOME`` (stores, knowledge bases, runs, the model registry) and of the
 PostgreSQL databases stores use, with a manifest of SHA-256 checksums that a restore verifies before it touches
-anything. The prepared-model cache (``models/``) is left out: ``llmeco setup`` rebuilds it.
+anything. The prepared-model cache (``models/``) is left out: ``llmeco setup`` rebuilds it; so are the web UIs'
+temporary files (``gradio/``, see ``core/governance/ui_cache.py``).
 
     DIR/manifest.json   DIR/home/<path under LLMECO_HOME>   DIR/postgres/<store>.dump
 
@@ -26,12 +27,13 @@ from sqlalchemy.engine import make_url
 
 from core.config import Settings
 from core.errors import ConfigError, InvalidRequestError
-from core.governance import DataStore
+from core.governance import DataStore, ui_cache
 from core.governance.audit import AuditLog, default_url
 
 MANIFEST = "manifest.json"
 FORMAT = 1
-SKIPPED_DIRS = ("models",)  # relative to LLMECO_HOME: caches that `llmeco setup` rebuilds
+# Relative to LLMECO_HOME: the model cache `llmeco setup` rebuilds, and the web UIs' temporary files.
+SKIPPED_DIRS = ("models", ui_cache.FOLDER)
 _SQLITE_HEADER = b"SQLite format 3\x00"
 
 

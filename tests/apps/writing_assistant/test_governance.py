@@ -68,6 +68,7 @@ def test_document_reads_and_exports_are_audited(lazy_writer, tmp_path):
 
 def test_ui_exports_are_audited_with_the_ui_user(lazy_writer, tmp_path):
     from apps.writing_assistant.ui import export_file
+    from core.governance.ui_cache import cache_dir
 
     settings = lazy_writer.settings
     store = DocumentStore(tmp_path / "documents.db")
@@ -79,6 +80,7 @@ def test_ui_exports_are_audited_with_the_ui_user(lazy_writer, tmp_path):
         export_file(settings, store, "Step one.", doc.id, no_suggestions, "txt", "Plan", gr.Request(username="ed"))
     )
     assert "Step one." in path.read_text(encoding="utf-8")
+    assert path.is_relative_to(cache_dir(settings))  # Gradio's cache under LLMECO_HOME, which expires
     export_file(settings, store, "Never saved.", None, no_suggestions, "md", "Draft")  # nothing stored was read
     new = log.entries()[seen:]
     assert [(e.actor, e.action, e.kind, e.target, e.detail) for e in new] == [
