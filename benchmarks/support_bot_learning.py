@@ -131,7 +131,7 @@ def main() -> None:
 
     from apps.support_bot.bot import SupportBot
     from apps.support_bot.config import SHARED_DATA
-    from apps.support_bot.learning import Learning
+    from apps.support_bot.learning import Learning, learned_id
 
     items = [json.loads(line) for line in args.data.read_text(encoding="utf-8").splitlines() if line.strip()]
     start = time.perf_counter()
@@ -150,7 +150,7 @@ def main() -> None:
         approved[s.kind] = approved.get(s.kind, 0) + 1
     bot.refresh()
     learned = [
-        {f"learned-{s.id}" if s.kind == "faq" else s.entry_id for s in r["suggestions"] if s.kind != "intent"}
+        {learned_id(s.question, s.answer) if s.kind == "faq" else s.entry_id for s in r["suggestions"]} - {None}
         for r in replayed
     ]
     expected = [k | n for k, n in zip(known, learned, strict=True)]

@@ -16,6 +16,7 @@ Kinds of suggestion:
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import time
@@ -57,6 +58,12 @@ class RetrainReport:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def learned_id(question: str, answer: str | None) -> str:
+    """The KB entry id of an approved FAQ suggestion, from its text: suggestion row ids are reused once rows are
+    deleted (SQLite gives a deleted last id again), so they cannot name an entry that outlives its row."""
+    return "learned-" + hashlib.sha256(f"{question}\0{answer}".encode()).hexdigest()[:12]
 
 
 class Learning:
@@ -174,15 +181,18 @@ class Learning:
         return self.store.review_suggestion(suggestion_id, "rejected")
 
     def _sync_faq_source(self) -> None:
-        """Write the approved FAQ suggestions as the KB's learned source; only that source is re-embedded."""
-        lines = [
-            json.dumps(
-                {"id": f"learned-{s.id}", "category": "learned", "question": s.question, "answer": s.answer},
-                ensure_ascii=False,
-            )
-            for s in self.store.suggestions("approved")
-            if s.kind == "faq"
-        ]
+        """Write the approved FAQ suggestions as the KB's learned source; only that source is re-embedded. Entries
+        already in the source stay even when their suggestion is gone (its conversation purged or forgotten): once
+        approved, an entry is the KB's, a person's decision, like an approved paraphrase."""
+        rows = {
+            (e.question, e.answer): {"id": e.id, "category": e.category, "question": e.question, "answer": e.answer}
+            for e in self.bot.kb.entries(LEARNED_SOURCE)
+        }
+        for s in self.store.suggestions("approved"):
+            if s.kind == "faq" and (s.question, s.answer) not in rows:
+                row = {"id": learned_id(s.question, s.answer), "category": "learned"}
+                rows[s.question, s.answer] = row | {"question": s.question, "answer": s.answer}
+        lines = [json.dumps(row, ensure_ascii=False) for row in rows.values()]
         result = self.bot.kb.ingest([], uploads={LEARNED_SOURCE: ("\n".join(lines) + "\n").encode()})[0]
         if result.status == "error":
             raise InvalidRequestError(f"the approved entries could not be added to the knowledge base: {result.error}")

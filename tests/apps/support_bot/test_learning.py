@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from apps.support_bot.api import create_api
-from apps.support_bot.learning import LEARNED_SOURCE, Learning
+from apps.support_bot.learning import LEARNED_SOURCE, Learning, learned_id
 from core.errors import ConfigError
 from tests.apps.support_bot.conftest import BIKES_FAQ, BIKES_GUIDE
 from tests.conftest import ServerThread, settings_in
@@ -64,7 +64,7 @@ def test_a_resolved_ticket_is_learned_once_approved(bot, api_url):
     assert LEARNED_SOURCE in [s.id for s in bot.kb.sources()]
     reply = bot.ask(PARAPHRASE)
     cited = [s["id"] for s in reply.sources if s["cited"]]
-    assert reply.action == "answer" and cited == [f"learned-{made['id']}"] and REPLY in reply.answer, reply
+    assert reply.action == "answer" and cited == [learned_id(QUESTION, REPLY)] and REPLY in reply.answer, reply
     assert Learning(bot).refresh() == []  # the ticket already has its suggestion
 
 
@@ -116,3 +116,23 @@ def test_cli_lists_and_names_unknown_ids(bot):
     missing = subprocess.run([*cmd, "reject", "424242"], capture_output=True, text=True, env=env)
     assert missing.returncode != 0 and "no suggestion with id 424242" in missing.stderr + missing.stdout
     assert "Traceback" not in missing.stderr
+
+
+def test_an_approved_entry_stays_when_its_conversation_is_forgotten(bot, api_url):
+    """Approved, an entry is the KB's: forgetting the customer (or purging the conversation) removes the suggestion
+    row, and the next approval rebuilds the learned source without losing the entry (nor replacing it with a new
+    suggestion that reuses the deleted row's id)."""
+    learned = []
+    for question, reply in (
+        ("Do you rent tandem bikes?", "Yes, two tandems at 40 euros per day; book them a day ahead."),
+        ("Do you sell bike locks in the shop?", "Yes, D-locks for 25 euros and cable locks for 12 euros."),
+    ):
+        ticket = handed_off(bot, question)
+        resolved = httpx.post(f"{api_url}/api/handoff/tickets/{ticket}/resolve", json={"reply": reply}, timeout=60)
+        [suggestion] = resolved.json()["suggestions"]
+        Learning(bot).approve(suggestion["id"], recalibrate=False)
+        learned.append((question, reply))
+        if len(learned) == 1:
+            _, forgotten = bot.store.forget(session_id=suggestion["session_id"])
+            assert forgotten == [suggestion["session_id"]]
+    assert {(e.question, e.answer) for e in bot.kb.entries(LEARNED_SOURCE)} >= set(learned)
