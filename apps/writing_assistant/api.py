@@ -25,9 +25,10 @@ from apps.writing_assistant.store import DocumentStore, NotFoundError
 from apps.writing_assistant.suggestions import Suggestion, apply_suggestions
 from apps.writing_assistant.templates import load_templates
 from apps.writing_assistant.writer import Brief, Writer
-from core.errors import LLMEcoError
+from core.errors import InvalidRequestError, LLMEcoError
 from core.governance.audit import AuditLog
 from core.governance.retention import start_schedule
+from core.models.routing import split_label
 from core.serving.guard import SQL_INTEGER, Guard, collect_keys, error_status, validation_error
 from core.serving.metrics import instrument
 
@@ -85,6 +86,12 @@ class ApplyIn(BaseModel):
     accepted: list[int]
     document_id: int | None = Field(
         None, description="Also save the result as a new version of this document.", **SQL_INTEGER
+    )
+    model: str | None = Field(
+        None,
+        max_length=300,
+        description="The `model` of the rewrite that made the suggestions (`name@v3` during a canary): the accepts "
+        "and rejects are counted for that version.",
     )
 
 
@@ -215,10 +222,12 @@ def create_api(writer: Writer, store: DocumentStore | None = None) -> FastAPI:
     @api.post("/api/suggestions/apply")
     def apply(body: ApplyIn) -> dict:
         """Assemble the text from the accepted suggestions; optionally save it as a new version."""
+        if body.model is not None and split_label(body.model)[0] != writer.model_name:
+            raise InvalidRequestError(f"model {body.model!r} is not this writer's ({writer.model_name})")
         text = apply_suggestions(body.original, body.suggestions, body.accepted)
         accepted = len(set(body.accepted))
-        metrics.observe_feedback("accept", accepted)
-        metrics.observe_feedback("reject", len(body.suggestions) - accepted)
+        metrics.observe_feedback("accept", accepted, answered_by=body.model)
+        metrics.observe_feedback("reject", len(body.suggestions) - accepted, answered_by=body.model)
         result: dict[str, Any] = {"text": text}
         if body.document_id is not None:
             n = len(body.accepted)

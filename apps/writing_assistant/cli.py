@@ -160,7 +160,7 @@ def continue_command(
     writer = open_writer(model)
     result = stream_to_terminal(writer.stream_continue(read_input(text), length, language), as_json)
     if as_json:
-        emit({**result, "model": writer.model_name}, True)
+        emit(result, True)  # with its "model": the version that wrote it, for a registered name
 
 
 @app.command()
@@ -176,7 +176,7 @@ def rewrite(
     writer = open_writer(model)
     result = stream_to_terminal(writer.stream_rewrite(read_input(text), mode, tone, language), as_json)
     if as_json:
-        emit({**result, "model": writer.model_name}, True)
+        emit(result, True)  # with its "model": the version that wrote it, for a registered name
 
 
 @app.command()
@@ -191,7 +191,7 @@ def summarize(
     writer = open_writer(model)
     result = stream_to_terminal(writer.stream_summarize(read_input(text), length, language), as_json)
     if as_json:
-        emit({**result, "model": writer.model_name}, True)
+        emit(result, True)  # with its "model": the version that wrote it, for a registered name
 
 
 @app.command()
@@ -205,7 +205,7 @@ def translate(
     writer = open_writer(model)
     result = stream_to_terminal(writer.stream_translate(read_input(text), to), as_json)
     if as_json:
-        emit({**result, "model": writer.model_name}, True)
+        emit(result, True)  # with its "model": the version that wrote it, for a registered name
 
 
 @app.command()

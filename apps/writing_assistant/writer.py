@@ -6,12 +6,14 @@ Every task streams: ``stream_*`` methods yield ``("delta", text)`` while the mod
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import threading
+import uuid
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import asdict, dataclass, field
-from functools import partial
+from dataclasses import asdict, dataclass, field, replace
+from functools import partial, wraps
 from typing import Any
 
 from apps.writing_assistant.config import WriterConfig
@@ -30,7 +32,7 @@ from core.config import Settings
 from core.errors import InvalidRequestError
 from core.models import registry
 from core.serving.health import ModelHealth
-from core.text import ChatMessage, GenerationParams, TextEngine
+from core.text import ChatMessage, GenerationParams, Request, TextEngine
 from core.text.constraints import Constraint
 from core.text.templates import strip_control_tokens
 
@@ -153,6 +155,24 @@ def _clean(text: str, title: str | None = None) -> str:
     return "\n".join(lines).strip()
 
 
+def _task(stream: Callable[..., Iterator[Event]]) -> Callable[..., Iterator[Event]]:
+    """A writing task (several model calls: sections, extensions, paragraphs) runs on a copy of the writer with its
+    own route key, so a canary routes the whole task to one version, and its result names that version
+    (``model``): what accepted and rejected suggestions are counted against."""
+
+    @wraps(stream)
+    def run(self: Writer, *args: Any, **kwargs: Any) -> Iterator[Event]:
+        task = copy.copy(self)
+        task._route_key, task.answered_by = uuid.uuid4().hex, None
+        for kind, value in stream(task, *args, **kwargs):
+            if kind == "done":
+                model = task.answered_by or self.model_name
+                value = replace(value, model=model) if isinstance(value, Draft) else {**value, "model": model}
+            yield kind, value
+
+    return run
+
+
 class Writer:
     """One chat model (loaded on first use) and the writing tasks. Thread-safe: the engine serialises calls."""
 
@@ -161,22 +181,24 @@ class Writer:
         self.config = WriterConfig.from_settings(settings)
         self.model_name = model or self.config.model or (engine.model_name if engine else None)
         self.model_name = self.model_name or registry.default_chat_model()
-        self._engine = engine
+        self._slot: list[TextEngine | None] = [engine]  # shared with the per-task copies (see ``_task``)
         self._load_lock = threading.Lock()
         self.models = ModelHealth()  # whether the model loaded, or why not (the API's /health)
+        self._route_key: str | None = None  # a task's: during a canary, all its model calls go to one version
+        self.answered_by: str | None = None  # a task's: the version that wrote it ("name@v3"), if a registered name
         if engine is not None:
             self.models.loaded(self.model_name)
 
     @property
     def engine(self) -> TextEngine:
         with self._load_lock:
-            if self._engine is None:
+            if self._slot[0] is None:
                 from core.text import load_text_engine
 
-                self._engine = self.models.load(
+                self._slot[0] = self.models.load(
                     self.model_name, partial(load_text_engine, self.model_name, self.settings)
                 )
-            return self._engine
+            return self._slot[0]
 
     # -- model calls -----------------------------------------------------------------------------------------
     def _stream(
@@ -195,7 +217,11 @@ class Writer:
         params = GenerationParams(
             max_new_tokens=max(16, max_tokens), temperature=temperature, seed=seed, constraint=constraint
         )
-        yield from self.engine.stream_chat(messages, params)
+        for chunk in self.engine.stream(Request(messages=messages, params=params, route_key=self._route_key)):
+            if chunk.finish_reason and chunk.model:
+                self.answered_by = chunk.model
+            if chunk.text:
+                yield chunk.text
 
     def _ask(self, system: str, user: str, max_tokens: int, **kw: Any) -> str:
         return "".join(self._stream(system, user, max_tokens, **kw))
@@ -271,6 +297,7 @@ class Writer:
     def draft(self, brief: Brief, outline: list[str] | None = None) -> Draft:
         return _final(self.stream_draft(brief, outline))
 
+    @_task
     def stream_draft(self, brief: Brief, outline: list[str] | None = None) -> Iterator[Event]:
         """Write section by section, each with its share of the length, then enforce the length: extend the
         section furthest below its share, or drop sentences from the sections furthest above theirs."""
@@ -402,6 +429,7 @@ class Writer:
         return added
 
     # -- other tasks -----------------------------------------------------------------------------------------
+    @_task
     def stream_continue(self, text: str, length: int = 80, language: Language | None = None) -> Iterator[Event]:
         """Continue ``text`` with about ``length`` words/characters; the result is the continuation only."""
         self._check_text(text, limit=MAX_REWRITE_CHARS * 5)
@@ -454,6 +482,7 @@ class Writer:
             out.append(result(paragraph, raw))
         return "".join(out)
 
+    @_task
     def stream_rewrite(
         self, text: str, mode: str, tone: str | None = None, language: Language | None = None
     ) -> Iterator[Event]:
@@ -494,6 +523,7 @@ class Writer:
     def summarize(self, text: str, length: int = 60, language: Language | None = None) -> dict:
         return _final(self.stream_summarize(text, length, language))
 
+    @_task
     def stream_summarize(self, text: str, length: int = 60, language: Language | None = None) -> Iterator[Event]:
         self._check_text(text, limit=MAX_REWRITE_CHARS * 5)
         lang = check_language(language or detect_language(text))
@@ -524,6 +554,7 @@ class Writer:
     def translate(self, text: str, target: Language | None = None) -> dict:
         return _final(self.stream_translate(text, target))
 
+    @_task
     def stream_translate(self, text: str, target: Language | None = None) -> Iterator[Event]:
         """English <-> Chinese, paragraph by paragraph (a small model drifts on long inputs)."""
         self._check_text(text, limit=MAX_REWRITE_CHARS * 5)

@@ -124,6 +124,9 @@ class Request:
     cancel: threading.Event = field(default_factory=threading.Event)
     tools: Sequence[dict[str, Any]] = ()
     tool_choice: ToolChoice = "auto"
+    # During a canary of a registered name, requests with one key (a user, a session, a writing task) go to one
+    # version; None: spread by the canary's share.
+    route_key: str | None = None
 
     def __post_init__(self) -> None:
         if (self.messages is None) == (self.prompt is None):

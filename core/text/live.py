@@ -30,11 +30,11 @@ class LiveEngine(TextEngine):
         self._revision = 0
         self._lock = threading.Lock()
 
-    def _acquire(self) -> tuple[str, TextEngine]:
+    def _acquire(self, key: str | None) -> tuple[str, TextEngine]:
         from core.text import load_text_engine
 
         with self._lock:
-            target = self.router.target(self.model_name)
+            target = self.router.target(self.model_name, key)
             if self.router.revision != self._revision:
                 self._revision = self.router.revision
                 routed = self.router.routed()
@@ -54,7 +54,7 @@ class LiveEngine(TextEngine):
             return list(self._engines)
 
     def _stream(self, request: Request) -> Iterator[StreamChunk]:
-        label, engine = self._acquire()
+        label, engine = self._acquire(request.route_key)
         try:
             for chunk in engine.stream(request):
                 if chunk.finish_reason:
@@ -64,7 +64,7 @@ class LiveEngine(TextEngine):
             self._drain.release(engine)
 
     def generate_batch(self, requests: Sequence[Request]) -> list[Completion]:
-        label, engine = self._acquire()
+        label, engine = self._acquire(requests[0].route_key if requests else None)
         try:
             completions = engine.generate_batch(requests)
         finally:
