@@ -9,7 +9,6 @@ is closed once its last request has finished.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from typing import Generic, TypeVar
 
 from core.config import Settings
 from core.errors import ConfigError
+from core.filestamp import Stamp, file_stamp
 from core.models import user_models
 
 T = TypeVar("T")
@@ -50,18 +50,14 @@ class Router:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.revision = 0  # bumped whenever the registry file changed
-        self._stamp: tuple[int, int, int] | None = None
+        self._stamp: Stamp | None = None
         self._names: dict = {}
         self._counts: Counter[str] = Counter()
         self._lock = threading.Lock()
 
     def names(self) -> dict:
         """The registered names as the file says now."""
-        try:
-            st = os.stat(user_models._store(self.settings))
-            stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
-        except FileNotFoundError:
-            stamp = None
+        stamp = file_stamp(user_models._store(self.settings))
         with self._lock:
             if stamp != self._stamp:
                 self._names = user_models.load_names(self.settings) if stamp else {}

@@ -47,6 +47,7 @@ from apps.support_bot.kb.tokenize import tokens
 from apps.support_bot.kb.types import Entry, Hit, KBError, Source
 from core.config import Settings
 from core.embeddings import Embedder, load_embedder
+from core.filestamp import Stamp, file_stamp
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ class KnowledgeBase:
         self.english = english
         self._question_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # text -> (multilingual, english)
         self._write_lock = threading.Lock()
-        self._seen: tuple[int, int, int] | None = None  # meta.json as last loaded or saved here (see _stamp)
+        self._seen: Stamp | None = None  # meta.json as last loaded or saved here (see _stamp)
         self._index = self._build({}, [], self._no_vectors(0), self._no_vectors(0, english=True), [], {}, {})
         if (self.root / "meta.json").exists():
             with self._writing():  # loads it
@@ -415,13 +416,9 @@ class KnowledgeBase:
         )
         self._seen = self._stamp()
 
-    def _stamp(self) -> tuple[int, int, int] | None:
+    def _stamp(self) -> Stamp | None:
         """Identifies the last write of the files: every write replaces ``meta.json`` with a new file."""
-        try:
-            st = os.stat(self.root / "meta.json")
-        except FileNotFoundError:
-            return None
-        return st.st_ino, st.st_mtime_ns, st.st_size
+        return file_stamp(self.root / "meta.json")
 
     @contextmanager
     def _writing(self) -> Iterator[None]:
