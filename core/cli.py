@@ -180,18 +180,14 @@ def serve(
     try:
         with console.status(f"loading {pool.default_model} ..."):
             pool.acquire(pool.default_model).release()  # load it now: the first request is quick
-    except ModelLoadError as exc:  # serve the other models; /health and each request for this one say why
+    except ModelLoadError as exc:  # serve the other models; /health (the pool recorded it) and each request say why
         err_console.print(f"[yellow]warning:[/yellow] {exc}; serving the other models", soft_wrap=True)
-        failed = {pool.default_model: str(exc)}
-    else:
-        failed = {}
     keyed = settings.server.api_key or settings.api_keys
     auth = "API key required" if keyed else "no API key (set server.api_key or LLMECO_API_KEYS to require one)"
     console.print(
         f"serving [bold]{pool.default_model}[/bold] at http://{settings.server.host}:{settings.server.port}/v1 ({auth})"
     )
     api = create_app(settings, pool)
-    api.state.load_failures.update(failed)
     run_server(api, settings.server.host, settings.server.port, settings.log_format, "info")
 
 

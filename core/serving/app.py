@@ -115,7 +115,6 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
 
     app = FastAPI(title="llm-ecosystem OpenAI-compatible server", version="0.1.0", lifespan=lifespan)
     app.state.pool = pool
-    app.state.load_failures = {}  # model -> why it failed to load (shown on /health until it loads)
     speech = ModelHealth()  # the audio routes' models
     app.add_middleware(
         Guard,
@@ -148,9 +147,8 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
         response = _error(status, str(exc), kind, param, kind if status != 400 else "invalid_value")
         if isinstance(exc, EngineBusyError):  # a full queue clears; a model that failed to load does not
             response.headers["Retry-After"] = "1"
-        if isinstance(exc, ModelLoadError):
+        if isinstance(exc, ModelLoadError):  # recorded for /health where it was loaded (the pool, the audio routes)
             log.warning("model failed to load: %s", exc)
-            app.state.load_failures[exc.model or pool.default_model] = str(exc)
         return response
 
     @app.exception_handler(RequestValidationError)
@@ -182,7 +180,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
         """Degraded (still 200: it serves its other models) while a model that failed to load has not loaded since;
         speech models count once they load (``speech``), text models while the pool holds them."""
         audio = speech.health()
-        failures = {**app.state.load_failures, **audio["failed"]}
+        failures = {**pool.health.failures(), **audio["failed"]}
         return health_body(failures, [*pool.loaded(), *audio["loaded"]], default_model=pool.default_model)
 
     def model_card(name: str, task: str) -> dict:

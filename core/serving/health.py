@@ -61,6 +61,11 @@ class ModelHealth:
         with self._lock:
             self._failed[model] = str(why)
 
+    def failures(self) -> dict[str, str]:
+        """Models whose last load failed -> why."""
+        with self._lock:
+            return dict(self._failed)
+
     def health(self, **fields: Any) -> dict[str, Any]:
         """The /health JSON with the service's own ``fields`` (e.g. its configured model)."""
         with self._lock:

@@ -17,6 +17,7 @@ from core.embeddings import Embedder
 from core.errors import InvalidRequestError
 from core.models import registry
 from core.models.routing import Drain, Router
+from core.serving.health import ModelHealth
 from core.serving.worker import GenerationWorker
 from core.text.base import TextEngine
 
@@ -56,12 +57,13 @@ class ModelPool:
         self._drain: Drain[GenerationWorker] = Drain(self._close)
         self._revision = 0
         self._lock = threading.Lock()
+        self.health = ModelHealth()  # loads that failed, with why, until the model loads (the server's /health)
         # Told of every failed load (``ServiceMetrics.watch_pool`` counts them); the error still reaches the caller.
         self.on_load_failure: Callable[[str, BaseException], None] | None = None
 
     def _loading(self, name: str, load: Callable[[], object]):
         try:
-            return load()
+            return self.health.load(name, load)
         except Exception as exc:
             if self.on_load_failure is not None:
                 self.on_load_failure(name, exc)

@@ -16,6 +16,7 @@ import time
 import httpx
 import pytest
 
+from core.serving.health import ModelHealth
 from tests.apps.support_bot.conftest import drop_database, new_database, postgres_port  # noqa: F401
 from tests.conftest import free_port, wait_until_serving
 from tests.reliability.probe import assert_alive
@@ -101,12 +102,13 @@ def test_postgres_restarted_under_a_running_bot(tiny_bot, restartable_postgres):
     ]
 
 
-def test_a_model_that_fails_to_load_leaves_the_server_serving_the_others(server_api, tmp_path):
+def test_a_model_that_fails_to_load_leaves_the_server_serving_the_others(server_api, tmp_path, monkeypatch):
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"GGUF" + os.urandom(2048))
     chat = f"{server_api.url}/v1/chat/completions"
+    # its failure goes on /health (tests/reliability/test_model_loading.py): kept off the shared server's
+    monkeypatch.setattr(server_api.app.state.pool, "health", ModelHealth())
     failed = httpx.post(chat, json={"model": str(broken), "messages": [{"role": "user", "content": "hi"}]}, timeout=120)
-    server_api.app.state.load_failures.clear()  # listed on /health (tests/reliability/test_model_loading.py)
     message = failed.json()["error"]["message"]
     assert failed.status_code == 503 and "broken.gguf" in message and "could not load" in message, message
     assert_alive(server_api.url)

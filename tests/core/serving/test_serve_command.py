@@ -1,10 +1,13 @@
 """`llmeco serve` as a user starts it: the real command and its model pool load a second and a third model by
-name on demand and unload the least recently used one beyond `server.max_loaded_models`."""
+name on demand and unload the least recently used one beyond `server.max_loaded_models`; a default model that
+cannot load leaves it serving the others."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -15,17 +18,25 @@ pytestmark = pytest.mark.slow
 SMOL, QWEN_S, QWEN_L = "smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct"
 
 
-@pytest.fixture(scope="module")
-def served():
+@contextmanager
+def serve(*args: str) -> Iterator[str]:
+    """`llmeco serve ARGS` on a free port, until it answers /health: its URL."""
     port = free_port()
-    cmd = [sys.executable, "-m", "apps.cli", "serve", "--port", str(port), "--model", SMOL, "--engine", "llamacpp",
-           "server.max_loaded_models=2"]  # fmt: skip
+    cmd = [sys.executable, "-m", "apps.cli", "serve", "--port", str(port), *args]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
-    wait_until_serving(f"{url}/health", proc, timeout=180)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
+    try:
+        wait_until_serving(f"{url}/health", proc, timeout=180)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def served():
+    with serve("--model", SMOL, "--engine", "llamacpp", "server.max_loaded_models=2") as url:
+        yield url
 
 
 def ask(url: str, model: str) -> str:
@@ -48,3 +59,15 @@ def test_models_load_on_demand_and_the_least_recently_used_is_evicted(served):
     ask(served, QWEN_L)  # over the limit of two: the 0.5B model, least recently used, goes
     assert loaded(served) == [SMOL, QWEN_L]
     assert QWEN_S in {m["id"] for m in httpx.get(f"{served}/v1/models", timeout=10).json()["data"]}  # still servable
+
+
+def test_a_default_model_that_cannot_load_leaves_the_server_up_and_degraded(tmp_path):
+    """The start-up load fails (a corrupt GGUF): the server still starts, /health names the model and why, and the
+    other models serve."""
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF" + bytes(range(256)) * 8)
+    with serve("--model", str(broken)) as url:
+        health = httpx.get(f"{url}/health", timeout=10).json()
+        assert health["status"] == "degraded" and list(health["failed"]) == [str(broken)], health
+        assert "could not load" in health["failed"][str(broken)]
+        assert ask(url, SMOL)  # another model, by name
