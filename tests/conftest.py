@@ -6,8 +6,11 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import subprocess
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a model hub
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -111,9 +114,9 @@ def portal_running(settings: Settings):
     return ui_running(lambda: build_portal(settings))
 
 
-def wait_until_serving(url: str, proc, timeout: float) -> None:
-    """Wait for ``url`` (a health route) to answer 200 from the server process ``proc``; fail with its output if
-    it exits or takes longer than ``timeout`` seconds."""
+def wait_until_serving(url: str, proc, timeout: float, output=None) -> None:
+    """Wait for ``url`` (a health route) to answer 200 from the server process ``proc``; fail with its output
+    (``output``, a binary file it writes to, else its stdout pipe) if it exits or takes longer than ``timeout`` s."""
     import httpx
 
     deadline = time.time() + timeout
@@ -125,8 +128,29 @@ def wait_until_serving(url: str, proc, timeout: float) -> None:
             pass
         if proc.poll() is not None or time.time() > deadline:
             proc.kill()
-            pytest.fail(f"the server at {url} did not start:\n{proc.stdout.read()[-3000:]}")
+            if output is None:
+                said = proc.stdout.read()
+            else:
+                output.seek(0)
+                said = output.read().decode(errors="replace")
+            pytest.fail(f"the server at {url} did not start:\n{said[-3000:]}")
         time.sleep(0.5)
+
+
+@contextlib.contextmanager
+def serving(command: list[str], env: dict[str, str] | None = None, timeout: float = 180) -> Iterator[str]:
+    """``command --port PORT`` (a server) in its own process: its URL once /health answers 200; stopped after.
+    Its output goes to a file, so a chatty server never blocks on a full pipe, and is shown if it does not start."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen([*command, "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env)
+        try:
+            wait_until_serving(f"{url}/health", proc, timeout, log)
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
 
 
 class ServerThread:

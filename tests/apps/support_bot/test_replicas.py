@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 import sys
-import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +17,7 @@ import pytest
 from core.config import Settings
 from tests.apps.support_bot.conftest import drop_database, new_database
 from tests.apps.support_bot.test_store import raw
-from tests.conftest import free_port
+from tests.conftest import serving
 
 pytestmark = pytest.mark.slow
 
@@ -36,37 +33,15 @@ QUESTIONS = [
 def bot_serve(settings: Settings, store_url: str) -> Iterator[str]:
     """`llmeco bot serve` in its own process on the test home and the shared store; yields its URL once healthy.
     Replies are quoted from the knowledge base (generation=never): the store is under test, not the model."""
-    port = free_port()
     overrides = {
         "apps.support_bot.store_url": store_url,
         "apps.support_bot.intent_model": settings.apps["support_bot"]["intent_model"],
         "apps.support_bot.generation": "never",
     }
-    command = [sys.executable, "-m", "apps.cli", "bot", "serve", "--port", str(port)]
+    command = [sys.executable, "-m", "apps.cli", "bot", "serve"]
     command += [arg for key, value in overrides.items() for arg in ("--set", f"{key}={value}")]
-    url = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(
-            command, env={**os.environ, "LLMECO_HOME": str(settings.home)}, stdout=log, stderr=subprocess.STDOUT
-        )
-        try:
-            deadline = time.monotonic() + 300
-            while not _healthy(url):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    pytest.fail(f"bot serve did not become healthy:\n{log.read().decode(errors='replace')[-3000:]}")
-                time.sleep(0.5)
-            yield url
-        finally:
-            proc.terminate()
-            proc.wait(timeout=60)
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/health", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
+    with serving(command, {**os.environ, "LLMECO_HOME": str(settings.home)}, timeout=300) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

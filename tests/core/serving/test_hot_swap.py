@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -18,7 +17,7 @@ from typer.testing import CliRunner
 
 from core.cli import app as cli
 from core.models import user_models
-from tests.conftest import free_port, settings_in, wait_until_serving
+from tests.conftest import serving, settings_in
 from tests.core.conftest import gguf_version
 
 pytestmark = pytest.mark.slow
@@ -33,20 +32,14 @@ def served(tmp_path_factory):
     user_models.register(settings, gguf_version(home / "export-1"), "bot")
     gguf_version(home / "export-2")
     env = {**os.environ, "LLMECO_HOME": str(home)}
-    port = free_port()
-    cmd = [sys.executable, "-m", "apps.cli", "serve", "--port", str(port), "--model", "bot", "text.threads=1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    url = f"http://127.0.0.1:{port}"
-    wait_until_serving(f"{url}/health", proc, timeout=180)
 
     def run(*args: str) -> str:
         result = CliRunner().invoke(cli, ["models", *args], env={"LLMECO_HOME": str(home)})
         assert result.exit_code == 0, result.output
         return result.output
 
-    yield url, home, run
-    proc.terminate()
-    proc.wait(timeout=30)
+    with serving([sys.executable, "-m", "apps.cli", "serve", "--model", "bot", "text.threads=1"], env) as url:
+        yield url, home, run
 
 
 def ask(url: str, user: str | None = None, model: str = "bot") -> str:

@@ -4,38 +4,23 @@ cannot load leaves it serving the others."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
 import pytest
 
-from tests.conftest import free_port, wait_until_serving
+from tests.conftest import serving
 
 pytestmark = pytest.mark.slow
 SMOL, QWEN_S, QWEN_L = "smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct"
 
 
-@contextmanager
-def serve(*args: str) -> Iterator[str]:
-    """`llmeco serve ARGS` on a free port, until it answers /health: its URL."""
-    port = free_port()
-    cmd = [sys.executable, "-m", "apps.cli", "serve", "--port", str(port), *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(f"{url}/health", proc, timeout=180)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+SERVE = [sys.executable, "-m", "apps.cli", "serve"]
 
 
 @pytest.fixture(scope="module")
 def served():
-    with serve("--model", SMOL, "--engine", "llamacpp", "server.max_loaded_models=2") as url:
+    with serving([*SERVE, "--model", SMOL, "--engine", "llamacpp", "server.max_loaded_models=2"]) as url:
         yield url
 
 
@@ -66,7 +51,7 @@ def test_a_default_model_that_cannot_load_leaves_the_server_up_and_degraded(tmp_
     other models serve."""
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"GGUF" + bytes(range(256)) * 8)
-    with serve("--model", str(broken)) as url:
+    with serving([*SERVE, "--model", str(broken)]) as url:
         health = httpx.get(f"{url}/health", timeout=10).json()
         assert health["status"] == "degraded" and list(health["failed"]) == [str(broken)], health
         assert "could not load" in health["failed"][str(broken)]

@@ -51,20 +51,10 @@ COQUI_PYTHON = Path(__file__).resolve().parents[3] / ".venv-coqui" / "bin" / "py
 def coqui_server() -> Iterator[str]:
     """The real Coqui TTS server (``core/speech/tts/coqui_server.py``, an untrained VITS) started from its own
     environment on a free port; yields its URL."""
-    import subprocess
-
-    from tests.conftest import free_port, wait_until_serving
+    from tests.conftest import serving
 
     if not COQUI_PYTHON.exists():
         pytest.skip(f"{COQUI_PYTHON} is absent: `make coqui` builds the Coqui environment")
-    port = free_port()
     script = Path(__file__).resolve().parents[3] / "core" / "speech" / "tts" / "coqui_server.py"
-    cmd = [str(COQUI_PYTHON), str(script), "--port", str(port), "--threads", "1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(f"{url}/health", proc, timeout=180)
+    with serving([str(COQUI_PYTHON), str(script), "--threads", "1"]) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)

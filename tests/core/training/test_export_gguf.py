@@ -17,7 +17,7 @@ from core.models import user_models
 from core.text import choose_engine
 from core.training.export import BelowTolerance, export_gguf
 from core.training.export_check import Tolerance
-from tests.conftest import free_port, settings_in, wait_until_serving
+from tests.conftest import serving, settings_in
 
 from .conftest import FACTS
 from .test_train_facts import fact_hits
@@ -73,20 +73,12 @@ def test_export_keeps_the_base_gguf_tokenizer_and_chat_template(exported, user_h
 
 def test_registered_export_loads_by_name_in_llmeco_serve(exported, user_home):
     test = json.loads((FACTS.parent / "facts_test.jsonl").read_text().splitlines()[2])
-    port = free_port()
     env = {**os.environ, "LLMECO_HOME": str(user_home.home)}
-    cmd = [sys.executable, "-m", "apps.cli", "serve", "--port", str(port), "--model", NAME]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until_serving(f"{url}/health", proc, timeout=180)
+    with serving([sys.executable, "-m", "apps.cli", "serve", "--model", NAME], env) as url:
         body = {"model": NAME, "messages": test["messages"][:1], "max_tokens": 40}
         r = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=120)
-        assert r.status_code == 200, r.text
-        assert test["keyword"].lower() in r.json()["choices"][0]["message"]["content"].lower()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    assert r.status_code == 200, r.text
+    assert test["keyword"].lower() in r.json()["choices"][0]["message"]["content"].lower()
 
 
 def test_model_lab_export_step_reports_size_speed_and_agreement(facts_run, tmp_path):
