@@ -423,8 +423,9 @@ class SupportBot:
             why = decision.reason + "; generated answer not grounded"
             return answer, sources, Decision("answer", "passage", why), model
         sources = [_source(d.metadata["hit"], cited=i + 1 in result.cited) for i, d in enumerate(docs)]
-        if result.answer != text:  # a citation was added: send the tail
-            yield "delta", result.answer[len(text.strip()) :]
+        tail = result.answer.removeprefix(text.strip())
+        if tail != result.answer and tail:  # a citation was added: send it (a stripped preamble is left to the reply)
+            yield "delta", tail
         return result.answer, sources, decision, model
 
 

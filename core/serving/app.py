@@ -65,10 +65,10 @@ def _error(status: int, message: str, kind: str, param: str | None = None, code:
 
 
 def _chat_logprobs(items: list[TokenLogprob]) -> dict:
-    def entry(token: str, logprob: float) -> dict:
-        return {"token": token, "logprob": logprob, "bytes": list(token.encode())}
+    def entry(token: str, logprob: float, raw: bytes = b"") -> dict:
+        return {"token": token, "logprob": logprob, "bytes": list(raw or token.encode())}
 
-    return {"content": [entry(t.token, t.logprob) | {"top_logprobs": [entry(*a) for a in t.top]} for t in items]}
+    return {"content": [entry(t.token, t.logprob, t.raw) | {"top_logprobs": [entry(*a) for a in t.top]} for t in items]}
 
 
 def _completion_logprobs(items: list[TokenLogprob], offset: int = 0) -> dict:

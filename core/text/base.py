@@ -3,6 +3,7 @@ the server, the LangChain adapter and the apps talk only to this interface."""
 
 from __future__ import annotations
 
+import codecs
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -69,11 +70,26 @@ FinishReason = Literal["stop", "length", "tool_calls"]
 
 @dataclass(frozen=True)
 class TokenLogprob:
-    """One generated token, its log-probability under the model and the ``top`` alternatives (token, logprob)."""
+    """One generated token, its log-probability under the model and the ``top`` alternatives (token, logprob).
+    ``token`` is the text the token completes and ``raw`` its own bytes: a character split across tokens (most
+    Chinese characters and emoji in a byte-level vocabulary) is in the text of its last token, so the texts add up to
+    the reply, as the bytes do."""
 
     token: str
     logprob: float
     top: tuple[tuple[str, float], ...] = ()
+    raw: bytes = b""
+
+
+class TokenTexts:
+    """Builds one generation's ``TokenLogprob`` from each token's bytes, carrying an incomplete character over."""
+
+    def __init__(self) -> None:
+        self._utf8 = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def logprob(self, raw: bytes, logprob: float, top: Sequence[tuple[bytes, float]] = ()) -> TokenLogprob:
+        alternatives = tuple((b.decode("utf-8", "replace"), v) for b, v in top)
+        return TokenLogprob(self._utf8.decode(raw), logprob, alternatives, raw)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import InvalidRequestError, ModelLoadError
-from core.text.base import Request, StopScanner, StreamChunk, TextEngine, TokenLogprob
+from core.text.base import Request, StopScanner, StreamChunk, TextEngine, TokenLogprob, TokenTexts
 from core.text.constraints import Constraint, compile_constraint
 from core.text.templates import END_OF_TURN_TOKENS, render_chat_template
 
@@ -122,16 +122,13 @@ class LlamaCppEngine(TextEngine):
             pieces.append(buf.raw[: max(n, 0)])
         return pieces
 
-    def _token_logprob(self, token: int, row: np.ndarray, top: int) -> TokenLogprob:
-        alternatives = ()
+    def _token_logprob(self, texts: TokenTexts, token: int, row: np.ndarray, top: int) -> TokenLogprob:
+        alternatives = []
         if top:
             best = np.argpartition(-row, top)[:top]
             best = best[np.argsort(-row[best])]
-            alternatives = tuple((self._text(int(i)), float(row[i])) for i in best)
-        return TokenLogprob(self._text(token), float(row[token]), alternatives)
-
-    def _text(self, token: int) -> str:
-        return self.llm.detokenize([token]).decode("utf-8", errors="replace")
+            alternatives = [(self.llm.detokenize([int(i)]), float(row[i])) for i in best]
+        return texts.logprob(self.llm.detokenize([token]), float(row[token]), alternatives)
 
     def _piece(self, token: int) -> str:
         return self.llm.detokenize([token], special=True).decode("utf-8", errors="ignore") if token >= 0 else ""
@@ -168,6 +165,7 @@ class LlamaCppEngine(TextEngine):
         if p.constraint is not None:
             processors.append(self._grammar(p.constraint, len(ids)))
         logprobs: list[TokenLogprob] = []
+        texts = TokenTexts()
         out: list[int] = []
         pending = b""
         finish = "length"
@@ -191,7 +189,7 @@ class LlamaCppEngine(TextEngine):
                     break
                 out.append(token)
                 if recorder is not None:
-                    logprobs.append(self._token_logprob(token, recorder.row, p.top_logprobs))
+                    logprobs.append(self._token_logprob(texts, token, recorder.row, p.top_logprobs))
                 pending += self.llm.detokenize([token])
                 try:
                     text = pending.decode("utf-8")

@@ -139,7 +139,9 @@ def _logprobs(data: Any, chat: bool) -> list[TokenLogprob]:
         return []
     if chat:
         return [
-            TokenLogprob(t.token, t.logprob, tuple((a.token, a.logprob) for a in t.top_logprobs or []))
+            TokenLogprob(
+                t.token, t.logprob, tuple((a.token, a.logprob) for a in t.top_logprobs or []), bytes(t.bytes or [])
+            )
             for t in data.content or []
         ]
     tops = data.top_logprobs or [None] * len(data.tokens or [])

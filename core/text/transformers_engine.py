@@ -7,6 +7,7 @@ to int8 per output channel by default: ~2.8x the fp32 speed with coherent output
 from __future__ import annotations
 
 import queue
+import re
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
@@ -27,11 +28,23 @@ from transformers.generation.streamers import BaseStreamer
 
 from core.errors import InvalidRequestError, ModelLoadError
 from core.models.weights import check_weights, safetensors_only
-from core.text.base import Completion, Request, StopScanner, StreamChunk, TextEngine, TokenLogprob
+from core.text.base import Completion, Request, StopScanner, StreamChunk, TextEngine, TokenLogprob, TokenTexts
 from core.text.constraints import Constraint, compile_constraint
 from core.text.templates import END_OF_TURN_TOKENS, render_prompt
 
 _DONE = object()
+
+
+def _byte_alphabet() -> dict[str, int]:
+    """GPT-2's byte-level BPE alphabet (SmolLM2, Qwen2.5, Llama 3): the printable character that stands for each
+    byte in a token's piece -> the byte."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    others = (b for b in range(256) if b not in printable)
+    return {chr(b): b for b in printable} | {chr(256 + n): b for n, b in enumerate(others)}
+
+
+_BYTE_OF = _byte_alphabet()
+_BYTE_PIECE = re.compile(r"<0x([0-9A-Fa-f]{2})>")
 
 
 def pick_device(device: str = "auto") -> str:
@@ -145,6 +158,8 @@ class TransformersEngine(TextEngine):
         kwargs = {"trust_remote_code": trust_remote_code, "local_files_only": local_files_only}
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(str(source), **kwargs)
+            decoder = getattr(getattr(self.tokenizer, "backend_tokenizer", None), "decoder", None)
+            self._byte_level = type(decoder).__name__ == "ByteLevel"  # pieces spell bytes in GPT-2's alphabet
             model = AutoModelForCausalLM.from_pretrained(
                 str(source),
                 dtype=self.dtype,
@@ -236,14 +251,21 @@ class TransformersEngine(TextEngine):
         return kwargs
 
     # -- generation ------------------------------------------------------------------------------------
-    def _token_logprob(self, token: int, row: torch.Tensor, top: int) -> TokenLogprob:
-        alternatives = ()
+    def _token_logprob(self, texts: TokenTexts, token: int, row: torch.Tensor, top: int) -> TokenLogprob:
+        alternatives = []
         if top:
             values, ids = torch.topk(row, top)
-            alternatives = tuple(
-                (self.tokenizer.decode([i]), v) for i, v in zip(ids.tolist(), values.tolist(), strict=True)
-            )
-        return TokenLogprob(self.tokenizer.decode([token]), row[token].item(), alternatives)
+            alternatives = [(self._bytes(i), v) for i, v in zip(ids.tolist(), values.tolist(), strict=True)]
+        return texts.logprob(self._bytes(token), row[token].item(), alternatives)
+
+    def _bytes(self, token: int) -> bytes:
+        """The token's own bytes: decoding one token alone loses a character split across tokens."""
+        piece = self.tokenizer.convert_ids_to_tokens(token)
+        if self._byte_level and all(c in _BYTE_OF for c in piece):
+            return bytes(_BYTE_OF[c] for c in piece)
+        if byte := _BYTE_PIECE.fullmatch(piece):  # SentencePiece's byte fallback
+            return bytes([int(byte[1], 16)])
+        return self.tokenizer.decode([token]).encode()
 
     def _stream(self, request: Request) -> Iterator[StreamChunk]:
         ids = self._encode(request)
@@ -272,6 +294,7 @@ class TransformersEngine(TextEngine):
         scanner = StopScanner(request.params.stop)
         out_ids: list[int] = []
         logprobs: list[TokenLogprob] = []
+        texts = TokenTexts()
         emitted = ""
         finish = "length"
         try:
@@ -285,7 +308,7 @@ class TransformersEngine(TextEngine):
                 if recorder is not None:
                     rows = [recorder.rows.get() for _ in item]  # one row per step, end-of-turn included
                     logprobs += [
-                        self._token_logprob(t, row, request.params.top_logprobs)
+                        self._token_logprob(texts, t, row, request.params.top_logprobs)
                         for t, row in zip(item, rows, strict=True)
                         if t not in self.eos_ids
                     ]

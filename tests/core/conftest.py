@@ -5,6 +5,7 @@ llama.cpp in a second."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -30,3 +31,19 @@ def versions_home(tmp_path):
     # One llama.cpp thread: two threads spin at barriers and crawl when the CPUs are shared (CI, parallel jobs).
     settings = settings_in(tmp_path / "home", **{"text.threads": 1})
     return settings, [gguf_version(tmp_path / f"v{i}") for i in (1, 2, 3)]
+
+
+# Prompts whose replies repeat words. A penalty's effect on one reply depends on the model's greedy path, which
+# depends on the CPU's kernels ("The cat sat on the mat." to the second prompt on AVX-only fp32), so penalty tests
+# sum over the three.
+REPEATING = [
+    "Repeat this exactly: " + "cat " * 12,
+    "Write the word 'cat' twenty times, separated by spaces.",
+    "List the days of the week, one per line.",
+]
+
+
+def repeats(text: str) -> int:
+    """Words that occur again in ``text``."""
+    words = re.findall(r"\w+", text.lower())
+    return len(words) - len(set(words))

@@ -11,6 +11,8 @@ import openai
 import pytest
 from jsonschema import validate
 
+from tests.core.conftest import REPEATING, repeats
+
 pytestmark = pytest.mark.slow
 MODEL = "smollm2-135m-instruct"
 PERSON = {
@@ -111,6 +113,8 @@ def test_logprobs_chat_and_completions(client):
     content = r.choices[0].logprobs.content
     assert len(content) == r.usage.completion_tokens
     assert "".join(t.token for t in content) == r.choices[0].message.content
+    # the bytes add up too; a character that max_tokens cut short is in the bytes only
+    assert b"".join(bytes(t.bytes) for t in content).decode(errors="ignore") == r.choices[0].message.content
     for t in content:
         assert t.logprob <= 0 and len(t.top_logprobs) == 3
         assert t.top_logprobs[0].logprob >= t.logprob - 1e-4  # greedy: the chosen token is the most likely
@@ -125,13 +129,16 @@ def test_logprobs_chat_and_completions(client):
 
 
 def test_penalties_change_the_reply(client):
-    messages = [{"role": "user", "content": "Write the word 'cat' twenty times, separated by spaces."}]
-    plain = ask(client, messages=messages, max_tokens=30).choices[0].message.content
+    def replies(**penalty) -> list[str]:
+        asks = ({"messages": [{"role": "user", "content": q}], "max_tokens": 30} for q in REPEATING)
+        return [ask(client, **a, **penalty).choices[0].message.content for a in asks]
+
+    plain = replies()
     for penalty in ({"frequency_penalty": 2.0}, {"presence_penalty": 2.0}, {"extra_body": {"repetition_penalty": 1.5}}):
-        penalised = ask(client, messages=messages, max_tokens=30, **penalty).choices[0].message.content
+        penalised = replies(**penalty)
         assert penalised != plain, penalty
-        if "presence_penalty" not in penalty:  # presence costs once per token: "cat" may still repeat
-            assert penalised.lower().count("cat") < plain.lower().count("cat"), penalty
+        if "presence_penalty" not in penalty:  # presence costs once per word: words may still repeat
+            assert sum(map(repeats, penalised)) < sum(map(repeats, plain)), (penalty, plain, penalised)
 
 
 def test_n_choices(client):

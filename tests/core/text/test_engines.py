@@ -8,6 +8,7 @@ import json
 import pytest
 
 from core.text import GenerationParams, Request
+from tests.core.conftest import REPEATING, repeats
 
 pytestmark = pytest.mark.slow
 
@@ -145,10 +146,26 @@ def test_logprobs_and_penalties(engine):
     out = engine.chat(CAPITAL, GenerationParams(max_new_tokens=6, logprobs=True, top_logprobs=2))
     assert len(out.logprobs) == out.completion_tokens
     assert all(t.logprob <= 0 and len(t.top) == 2 and t.top[0][1] >= t.logprob - 1e-4 for t in out.logprobs)
-    repeat = [{"role": "user", "content": "Write the word 'cat' twenty times, separated by spaces."}]
-    plain = engine.chat(repeat, GenerationParams(max_new_tokens=24)).text
-    penalised = engine.chat(repeat, GenerationParams(max_new_tokens=24, frequency_penalty=2.0)).text
-    assert penalised != plain  # the penalty reaches the sampler (the server tests check it cuts repeats)
+    replies = [
+        [engine.chat([{"role": "user", "content": q}], GenerationParams(max_new_tokens=30, **penalty)).text
+         for q in REPEATING]
+        for penalty in ({}, {"frequency_penalty": 2.0})
+    ]  # fmt: skip
+    plain, penalised = replies
+    assert sum(map(repeats, penalised)) < sum(map(repeats, plain)), replies  # the penalty reaches the sampler
+
+
+def test_logprob_tokens_add_up_where_a_character_spans_tokens(engine):
+    """Chinese characters and emoji span several byte-level tokens: each token's text is what it completes and its
+    bytes its own, so both add up to the reply (decoding a token alone gave "\ufffd")."""
+    from core.text.constraints import Constraint
+
+    reply = "你好👦"
+    params = GenerationParams(max_new_tokens=16, logprobs=True, constraint=Constraint.choice([reply]))
+    out = engine.chat(CAPITAL, params)
+    assert out.text == reply and len(out.logprobs) > len(reply), out.logprobs  # split: more tokens than characters
+    assert "".join(t.token for t in out.logprobs) == reply
+    assert b"".join(t.raw for t in out.logprobs).decode() == reply
 
 
 def test_required_tool_call_is_valid(engine):
