@@ -34,7 +34,7 @@ def versions_home(tmp_path):
 
 
 # Prompts whose replies repeat words. A penalty's effect on one reply depends on the model's greedy path, which
-# depends on the CPU's kernels ("The cat sat on the mat." to the second prompt on AVX-only fp32), so penalty tests
+# depends on the CPU's kernels ("The cat sat on the mat." to the second prompt on one AVX2 EPYC), so penalty tests
 # sum over the three.
 REPEATING = [
     "Repeat this exactly: " + "cat " * 12,

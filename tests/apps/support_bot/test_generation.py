@@ -27,8 +27,8 @@ def generating_bot(bikes_settings, tmp_path_factory):
 
 # Two wordings of one question. SmolLM2's greedy words depend on the CPU's kernels: "What happens if ..." is answered
 # "If you damage a bike, the repair is paid from ..." (int8 on AVX2) or "If you damage the Harbour Bikes rental guide,
-# the repair ..." (fp32 on AVX-512), but framed and left empty on fp32 with AVX only, where "What if ..." gets "If you
-# damage the bike, you will lose the 50 euro deposit. [1]". The tests take the first wording the model answers.
+# the repair ..." (fp32 on AVX-512), but framed and left empty by int8 on another AVX2 EPYC, where "What if ..." gets
+# "If you damage the bike, you will lose the 50 euro deposit. [1]". The tests take the first wording the model answers.
 DAMAGE = ("What happens if I damage the bike?", "What if I damage the bike?")
 
 
