@@ -122,13 +122,13 @@ class LlamaCppEngine(TextEngine):
             pieces.append(buf.raw[: max(n, 0)])
         return pieces
 
-    def _token_logprob(self, texts: TokenTexts, token: int, row: np.ndarray, top: int) -> TokenLogprob:
+    def _token_logprob(self, texts: TokenTexts, token: int, raw: bytes, row: np.ndarray, top: int) -> TokenLogprob:
         alternatives = []
         if top:
             best = np.argpartition(-row, top)[:top]
             best = best[np.argsort(-row[best])]
             alternatives = [(self.llm.detokenize([int(i)]), float(row[i])) for i in best]
-        return texts.logprob(self.llm.detokenize([token]), float(row[token]), alternatives)
+        return texts.logprob(raw, float(row[token]), alternatives)
 
     def _piece(self, token: int) -> str:
         return self.llm.detokenize([token], special=True).decode("utf-8", errors="ignore") if token >= 0 else ""
@@ -188,9 +188,10 @@ class LlamaCppEngine(TextEngine):
                     finish = "stop"
                     break
                 out.append(token)
+                raw = self.llm.detokenize([token])
                 if recorder is not None:
-                    logprobs.append(self._token_logprob(texts, token, recorder.row, p.top_logprobs))
-                pending += self.llm.detokenize([token])
+                    logprobs.append(self._token_logprob(texts, token, raw, recorder.row, p.top_logprobs))
+                pending += raw
                 try:
                     text = pending.decode("utf-8")
                 except UnicodeDecodeError:  # a multi-byte character split across tokens
